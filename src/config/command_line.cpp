@@ -1,0 +1,66 @@
+// Command-line parsing for the wallfacer program.
+#include "config/command_line.hpp"
+
+#include "config/deck.hpp"
+
+namespace wf::config {
+namespace {
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, char** argv) {
+  CommandLine command_line;
+  for (int i = 1; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument == "-h" || argument == "--help") {
+      command_line.help = true;
+    } else if (argument == "--version") {
+      command_line.version = true;
+    } else if (argument == "--set") {
+      // An option in place of the value means the value is missing (keys never start with '-').
+      if (i + 1 >= argc || starts_with(argv[i + 1], "-"))
+        throw ConfigError("option '--set' needs a value: --set section.key=value");
+      command_line.overrides.emplace_back(argv[++i]);
+    } else if (starts_with(argument, "--set=")) {
+      const std::string value = argument.substr(6);
+      if (value.empty()) throw ConfigError("option '--set' needs a value: --set=section.key=value");
+      command_line.overrides.push_back(value);
+    } else if (starts_with(argument, "--kokkos-")) {
+      continue;  // Kokkos' own options: Kokkos::initialize reads them
+    } else if (starts_with(argument, "-")) {
+      throw ConfigError("unknown option '" + argument + "' (see --help)");
+    } else if (!command_line.deck_path.empty()) {
+      throw ConfigError("more than one deck given ('" + command_line.deck_path + "' and '" +
+                        argument + "'); give one deck and change it with --set");
+    } else {
+      command_line.deck_path = argument;
+    }
+  }
+  return command_line;
+}
+
+std::string usage_text() {
+  return "Usage: wallfacer DECK.toml [--set section.key=value ...]\n"
+         "       wallfacer --help | --version\n"
+         "\n"
+         "Runs the benchmark problem described by a TOML deck (reference: docs/decks.md).\n"
+         "Keys the deck leaves out take their defaults; --set overrides win over the deck.\n"
+         "\n"
+         "Options:\n"
+         "  --set section.key=value  override one deck key (repeatable; also "
+         "--set=section.key=value)\n"
+         "                           value is read as TOML (8, 2.5, true, \"x\") or else as plain "
+         "text\n"
+         "  -h, --help               print this help and exit\n"
+         "  --version                print the version and exit\n"
+         "  --kokkos-*               passed to Kokkos\n"
+         "\n"
+         "Deck keys:\n" +
+         describe_keys();
+}
+
+}  // namespace wf::config

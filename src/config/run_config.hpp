@@ -1,0 +1,63 @@
+// The resolved configuration of a run: every deck key with its default.
+// Decks (TOML) and --set overrides fill it; validate() checks it. See docs/decks.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace wf::config {
+
+/// \brief [run]: what to run and how.
+struct RunSection {
+  std::string problem = "kernel";  ///< "kernel" or "gravity"
+  std::string precision = "float";  ///< "float" or "double"
+  std::uint64_t seed = 20240701;     ///< seed of every random input
+  bool verify = false;               ///< also check against a double-precision reference
+};
+
+/// \brief [attention]: one attention layer.
+struct AttentionSection {
+  std::int64_t seq_len = 2048;  ///< N, tokens in the sequence
+  int heads = 8;
+  int kv_heads = 0;  ///< 0 means heads (multi-head attention)
+  int head_dim = 64;
+  bool causal = false;
+  double scale = 0.0;          ///< 0 means 1/sqrt(head_dim)
+  std::string impl = "blas";   ///< "blas", "fused" or "both"
+  int q_tile = 128;            ///< query rows per tile
+  int kv_tile = 128;           ///< key rows per tile
+};
+
+/// \brief [gravity]: softened direct-sum n-body problem.
+struct GravitySection {
+  std::int64_t bodies = 4096;
+  double softening = 1e-2;             ///< Plummer softening length (> 0)
+  double gravitational_constant = 1.0;
+  int tile = 256;                      ///< source bodies per tile
+};
+
+/// \brief [bench]: repetitions and baselines.
+struct BenchSection {
+  int warmup = 1;             ///< untimed repetitions
+  int repeats = 3;            ///< timed repetitions (the best and the mean are reported)
+  int gemm_size = 1024;       ///< m = n = k of the reference gemm rate
+  bool dense_baseline = true; ///< also time naive dense attention (N x N scores)
+};
+
+/// \brief Everything a run needs.
+struct RunConfig {
+  RunSection run;
+  AttentionSection attention;
+  GravitySection gravity;
+  BenchSection bench;
+  std::string deck_path;   ///< where it came from ("" for defaults only)
+  std::string deck_text;   ///< the resolved configuration as TOML (for reports and HDF5)
+
+  /// \brief Number of kv heads with the 0 default resolved.
+  int kv_heads() const { return attention.kv_heads == 0 ? attention.heads : attention.kv_heads; }
+  /// \brief Softmax scale with the 0 default resolved.
+  double attention_scale() const;
+};
+
+}  // namespace wf::config

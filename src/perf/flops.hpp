@@ -1,0 +1,33 @@
+// FLOP formulas (docs/algorithm.md). Attention counts only the matrix products over the
+// (query, key) pairs that interact: 4 d per pair forward (QK^T and PV), 10 d backward
+// (QK^T recomputed, dV, dP, dQ, dK), the convention of the FlashAttention papers.
+#pragma once
+
+#include <cstdint>
+
+namespace wf::perf {
+
+/// \brief Interacting (query, key) pairs per head for a sequence of n tokens at positions 0..n-1.
+inline double attention_pairs(std::int64_t n, bool causal) {
+  const double nn = static_cast<double>(n);
+  return causal ? nn * (nn + 1.0) / 2.0 : nn * nn;
+}
+
+/// \brief Forward FLOPs of attention over `pairs` pairs per head.
+inline double attention_forward_flops(double pairs, int heads, int head_dim) {
+  return 4.0 * pairs * heads * head_dim;
+}
+
+/// \brief Backward FLOPs (probabilities recomputed from lse).
+inline double attention_backward_flops(double pairs, int heads, int head_dim) {
+  return 10.0 * pairs * heads * head_dim;
+}
+
+/// \brief FLOPs of an m x n x k gemm.
+inline double gemm_flops(double m, double n, double k) { return 2.0 * m * n * k; }
+
+/// \brief FLOPs per softened gravity interaction, the customary count (3 sub, 3 fma for r^2,
+/// rsqrt and its cube, 3 fma for the force: 20 in all).
+constexpr double gravity_flops_per_interaction = 20.0;
+
+}  // namespace wf::perf

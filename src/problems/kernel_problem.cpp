@@ -1,0 +1,232 @@
+// Problem "kernel": attention forward and backward of one process over a sequence of N
+// tokens, as a loop over tiles, timed next to the gemm rate and the dense baseline.
+#include <Kokkos_Core.hpp>
+#include <Kokkos_Random.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <limits>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/timer.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/attention_dense.hpp"
+#include "perf/flops.hpp"
+#include "perf/gemm_rate.hpp"
+#include "perf/report.hpp"
+#include "problems/kernel_verify.hpp"
+#include "problems/problem.hpp"
+
+namespace wf::problems {
+namespace {
+
+using namespace wf::kernels;
+
+/// Best and mean seconds of the timed repetitions of one phase.
+struct PhaseTime {
+  double best = std::numeric_limits<double>::infinity(), total = 0.0;
+  int count = 0;
+  void add(double seconds) {
+    best = std::min(best, seconds);
+    total += seconds;
+    ++count;
+  }
+  double mean() const { return count ? total / count : 0.0; }
+};
+
+struct PathResult {
+  std::string name;
+  PhaseTime forward, backward;
+  std::size_t workspace_bytes = 0;
+  reference::AttentionResult outputs;  // kept for verification
+};
+
+AttentionOptions attention_options(const config::RunConfig& cfg) {
+  AttentionOptions opt;
+  opt.heads = cfg.attention.heads;
+  opt.kv_heads = cfg.kv_heads();
+  opt.head_dim = cfg.attention.head_dim;
+  opt.scale = cfg.attention_scale();
+  opt.mask = cfg.attention.causal ? MaskKind::causal : MaskKind::none;
+  opt.q_tile = cfg.attention.q_tile;
+  opt.kv_tile = cfg.attention.kv_tile;
+  return opt;
+}
+
+template <class T>
+AttentionInputs<T> make_inputs(const config::RunConfig& cfg) {
+  const index_t n = cfg.attention.seq_len;
+  const int d = cfg.attention.head_dim;
+  AttentionInputs<T> in{Tensor3<T, MemSpace>("Problem::q", cfg.attention.heads, n, d),
+                        Tensor3<T, MemSpace>("Problem::k", cfg.kv_heads(), n, d),
+                        Tensor3<T, MemSpace>("Problem::v", cfg.kv_heads(), n, d),
+                        Tensor3<T, MemSpace>("Problem::do", cfg.attention.heads, n, d),
+                        Kokkos::View<index_t*, MemSpace>("Problem::positions", n)};
+  Kokkos::Random_XorShift64_Pool<ExecSpace> pool(cfg.run.seed);
+  Kokkos::fill_random(in.q, pool, T(-1), T(1));
+  Kokkos::fill_random(in.k, pool, T(-1), T(1));
+  Kokkos::fill_random(in.v, pool, T(-1), T(1));
+  Kokkos::fill_random(in.d_o, pool, T(-1), T(1));
+  const auto pos = in.pos;
+  Kokkos::parallel_for("Problem::positions", Kokkos::RangePolicy<ExecSpace>(0, n),
+                       KOKKOS_LAMBDA(const index_t i) { pos(i) = i; });
+  return in;
+}
+
+void progress(const std::string& path, const char* phase, int rep, int reps, bool warm, double seconds) {
+  log_root("  [" + path + "] " + phase + (warm ? " warm-up " : " run ") + std::to_string(rep + 1) + "/" +
+           std::to_string(reps) + ": " + perf::fixed(seconds, 3) + " s");
+}
+
+/// Times the tile loop with one implementation; the last outputs are kept.
+template <class T>
+PathResult time_tiled(const config::RunConfig& cfg, AttentionOptions opt, TileImpl impl,
+                      const AttentionInputs<T>& in) {
+  opt.impl = impl;
+  PathResult result{tile_impl_name(impl), {}, {}, 0, {}};
+  const index_t n = cfg.attention.seq_len;
+  auto acc = make_accumulator<T>(opt.heads, n, opt.head_dim);
+  Tensor2<T, MemSpace> lse("Problem::lse", opt.heads, n), delta("Problem::delta", opt.heads, n);
+  AttentionGradients<T, MemSpace> grad{Tensor3<T, MemSpace>("Problem::dq", opt.heads, n, opt.head_dim),
+                                       Tensor3<T, MemSpace>("Problem::dk", opt.kv_heads, n, opt.head_dim),
+                                       Tensor3<T, MemSpace>("Problem::dv", opt.kv_heads, n, opt.head_dim)};
+  const QueryBlock<T, MemSpace> qb{in.q, in.pos};
+  const KeyValueBlock<T, MemSpace> kvb{in.k, in.v, in.pos};
+  const BackwardQueryBlock<T, MemSpace> bqb{in.q, in.d_o, lse, delta, in.pos};
+  const int reps = cfg.bench.warmup + cfg.bench.repeats;
+  for (int rep = 0; rep < reps; ++rep) {
+    const bool warm = rep < cfg.bench.warmup;
+    Stopwatch forward_watch("Problem::forward");
+    forward_init(acc);
+    forward_update(opt, qb, kvb, acc);
+    forward_finalize(acc, lse);
+    const double forward_seconds = forward_watch.stop();
+    Stopwatch backward_watch("Problem::backward");
+    backward_delta<ExecSpace, T, MemSpace>(in.d_o, acc.o, delta);
+    Kokkos::deep_copy(grad.dq, T(0));
+    Kokkos::deep_copy(grad.dk, T(0));
+    Kokkos::deep_copy(grad.dv, T(0));
+    backward_update(opt, bqb, kvb, grad);
+    const double backward_seconds = backward_watch.stop();
+    progress(result.name, "forward+backward", warm ? rep : rep - cfg.bench.warmup,
+             warm ? cfg.bench.warmup : cfg.bench.repeats, warm, forward_seconds + backward_seconds);
+    if (warm) continue;
+    result.forward.add(forward_seconds);
+    result.backward.add(backward_seconds);
+  }
+  result.workspace_bytes = impl == TileImpl::blas
+                               ? 2 * std::size_t(opt.q_tile) * opt.kv_tile * sizeof(T)
+                               : fused_scratch_bytes(opt.q_tile, opt.kv_tile, opt.head_dim, sizeof(T));
+  result.outputs = copy_outputs(acc.o, lse, grad);
+  return result;
+}
+
+/// Times the dense baseline (N x N scores through BLAS).
+template <class T>
+PathResult time_dense(const config::RunConfig& cfg, const AttentionOptions& opt, const AttentionInputs<T>& in) {
+  PathResult result{"dense", {}, {}, 0, {}};
+  const index_t n = cfg.attention.seq_len;
+  DenseWorkspace<T> ws(opt.heads, n);
+  Tensor3<T, MemSpace> o("Problem::dense_o", opt.heads, n, opt.head_dim);
+  Tensor2<T, MemSpace> lse("Problem::dense_lse", opt.heads, n);
+  AttentionGradients<T, MemSpace> grad{Tensor3<T, MemSpace>("Problem::dense_dq", opt.heads, n, opt.head_dim),
+                                       Tensor3<T, MemSpace>("Problem::dense_dk", opt.kv_heads, n, opt.head_dim),
+                                       Tensor3<T, MemSpace>("Problem::dense_dv", opt.kv_heads, n, opt.head_dim)};
+  const int reps = cfg.bench.warmup + cfg.bench.repeats;
+  for (int rep = 0; rep < reps; ++rep) {
+    const bool warm = rep < cfg.bench.warmup;
+    Stopwatch forward_watch("Problem::dense_forward");
+    dense_forward<T, MemSpace>(opt, in.q, in.k, in.v, in.pos, o, lse, ws);
+    const double forward_seconds = forward_watch.stop();
+    Stopwatch backward_watch("Problem::dense_backward");
+    dense_backward<T, MemSpace>(opt, in.q, in.k, in.v, in.d_o, grad, ws);
+    const double backward_seconds = backward_watch.stop();
+    progress(result.name, "forward+backward", warm ? rep : rep - cfg.bench.warmup,
+             warm ? cfg.bench.warmup : cfg.bench.repeats, warm, forward_seconds + backward_seconds);
+    if (warm) continue;
+    result.forward.add(forward_seconds);
+    result.backward.add(backward_seconds);
+  }
+  result.workspace_bytes = ws.bytes();
+  result.outputs = copy_outputs(o, lse, grad);
+  return result;
+}
+
+std::string mib(std::size_t bytes) { return perf::fixed(static_cast<double>(bytes) / (1 << 20), 2); }
+
+}  // namespace
+
+template <class T>
+bool run_kernel_problem(const config::RunConfig& cfg, MPI_Comm comm) {
+  int ranks = 1;
+  MPI_Comm_size(comm, &ranks);
+  const AttentionOptions opt = attention_options(cfg);
+  const index_t n = cfg.attention.seq_len;
+  log_root("problem kernel: attention forward+backward, N = " + std::to_string(n) + ", heads = " +
+           std::to_string(opt.heads) + ", kv_heads = " + std::to_string(opt.kv_heads) + ", head_dim = " +
+           std::to_string(opt.head_dim) + ", " + precision_name(precision_of<T>()) + ", mask " +
+           mask_name(opt.mask) + ", tiles " + std::to_string(opt.q_tile) + " x " + std::to_string(opt.kv_tile) +
+           ", every rank runs it (" + std::to_string(ranks) + ")");
+  const auto inputs = make_inputs<T>(cfg);
+  const double gemm_gflops = perf::measure_gemm_gflops<T>(cfg.bench.gemm_size, 3);
+  log_root("  gemm rate (KokkosBlas::gemm " + std::to_string(cfg.bench.gemm_size) + "^3): " +
+           perf::fixed(gemm_gflops, 1) + " GFLOP/s");
+
+  std::vector<PathResult> paths;
+  if (cfg.attention.impl != "fused") paths.push_back(time_tiled(cfg, opt, TileImpl::blas, inputs));
+  if (cfg.attention.impl != "blas") paths.push_back(time_tiled(cfg, opt, TileImpl::fused, inputs));
+  if (cfg.bench.dense_baseline) {
+    if constexpr (blas_path_available<MemSpace>()) {
+      paths.push_back(time_dense(cfg, opt, inputs));
+    } else {
+      throw Error("bench.dense_baseline = true needs host memory, but this build runs in " +
+                  std::string(MemSpace::name()) + "; set bench.dense_baseline = false");
+    }
+  }
+
+  const double pairs = perf::attention_pairs(n, cfg.attention.causal);
+  const double forward_flops = perf::attention_forward_flops(pairs, opt.heads, opt.head_dim);
+  const double backward_flops = perf::attention_backward_flops(pairs, opt.heads, opt.head_dim);
+  const double dense_total = cfg.bench.dense_baseline ? paths.back().forward.best + paths.back().backward.best : 0.0;
+  perf::Table table({"path", "fwd s", "fwd GFLOP/s", "fwd/gemm", "bwd s", "bwd GFLOP/s", "bwd/gemm", "f+b s",
+                     "vs dense", "workspace MiB"});
+  std::vector<std::string> performance_lines;
+  for (const auto& path : paths) {
+    const double fwd = path.forward.best, bwd = path.backward.best;
+    // Ratios over ranks: every rank measured its own gemm rate and its own kernel.
+    const auto fwd_rate = perf::reduce_min_avg_max(comm, forward_flops / fwd * 1e-9);
+    const auto bwd_rate = perf::reduce_min_avg_max(comm, backward_flops / bwd * 1e-9);
+    const double speedup = dense_total > 0 ? dense_total / (fwd + bwd) : 0.0;
+    table.add_row({path.name, perf::fixed(fwd, 3), perf::fixed(fwd_rate.avg, 1),
+                   perf::fixed(fwd_rate.avg / gemm_gflops, 3), perf::fixed(bwd, 3), perf::fixed(bwd_rate.avg, 1),
+                   perf::fixed(bwd_rate.avg / gemm_gflops, 3), perf::fixed(fwd + bwd, 3),
+                   dense_total > 0 ? perf::fixed(speedup, 2) + "x" : "-", mib(path.workspace_bytes)});
+    perf::PerformanceLine line;
+    line.add("problem", "kernel").add("path", path.name).add("precision", precision_name(precision_of<T>()));
+    line.add("N", std::to_string(n)).add("heads", std::to_string(opt.heads));
+    line.add("kv_heads", std::to_string(opt.kv_heads)).add("head_dim", std::to_string(opt.head_dim));
+    line.add("causal", cfg.attention.causal ? "1" : "0").add("ranks", std::to_string(ranks));
+    line.add("gemm_gflops", gemm_gflops, 1).add("fwd_gflops", fwd_rate.avg, 1).add("bwd_gflops", bwd_rate.avg, 1);
+    line.add("fwd_gemm_ratio", fwd_rate.avg / gemm_gflops).add("bwd_gemm_ratio", bwd_rate.avg / gemm_gflops);
+    line.add("fwd_gflops_min", fwd_rate.min, 1).add("fwd_gflops_max", fwd_rate.max, 1);
+    if (dense_total > 0) line.add("speedup_vs_dense", speedup);
+    performance_lines.push_back(line.str());
+  }
+  log_root("\nbest of " + std::to_string(cfg.bench.repeats) + " (GFLOP/s: mean over ranks of each rank's best; " +
+           "FLOPs: 4 d per interacting pair forward, 10 d backward)\n" + table.str());
+  bool ok = true;
+  if (cfg.run.verify) {
+    std::vector<NamedOutputs> outputs;
+    for (const auto& path : paths) outputs.push_back({path.name, &path.outputs});
+    ok = verify_kernel_outputs<T>(opt, inputs, outputs);
+  }
+  for (const auto& line : performance_lines) log_root(line);
+  return ok;
+}
+
+template bool run_kernel_problem<float>(const config::RunConfig&, MPI_Comm);
+template bool run_kernel_problem<double>(const config::RunConfig&, MPI_Comm);
+
+}  // namespace wf::problems

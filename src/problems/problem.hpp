@@ -1,0 +1,23 @@
+// The problems the program runs. Each prints its own report on rank 0 and returns whether
+// its checks passed; user errors are thrown as wf::Error.
+#pragma once
+
+#include <mpi.h>
+
+#include "config/run_config.hpp"
+
+namespace wf::problems {
+
+/// \brief Runs cfg.run.problem in cfg.run.precision; false when a verification failed.
+bool run_problem(const config::RunConfig& cfg, MPI_Comm comm);
+
+/// \brief One-process attention forward and backward over a sequence, as a loop over tiles.
+/// Every rank runs it independently; the report gives min/avg/max over ranks.
+template <class T>
+bool run_kernel_problem(const config::RunConfig& cfg, MPI_Comm comm);
+
+/// \brief Softened direct-sum gravity through the same tile interface.
+template <class T>
+bool run_gravity_problem(const config::RunConfig& cfg, MPI_Comm comm);
+
+}  // namespace wf::problems
