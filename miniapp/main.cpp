@@ -3,8 +3,10 @@
 #include <mpi.h>
 
 #include <Kokkos_Core.hpp>
+#include <chrono>
 #include <iostream>
 
+#include "comm/communicator.hpp"
 #include "config/command_line.hpp"
 #include "config/deck.hpp"
 #include "core/blas_threads.hpp"
@@ -42,8 +44,17 @@ int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
     std::cout << version_text() << "\nexecution space " << wf::compat::default_execution_space_name() << ", "
               << ranks << " MPI rank(s), deck " << cfg.deck_path << "\n\n# resolved configuration\n"
               << cfg.deck_text << std::endl;
+  // Every wait has a deadline, so every rank gets here: finished, failed, or timed out waiting
+  // for a peer. The earliest timeout is the root of any cascade and is the one reported; if
+  // the agreement itself cannot complete (a rank is gone for good), the job is aborted.
+  wf::Agreement agreement{0.0, 2 * cfg.parallel.deadline_seconds};
   try {
     verified = wf::problems::run_problem(cfg, comm);
+  } catch (const wf::comm::TimeoutError& e) {
+    ok = false;
+    message = e.what();
+    // Wall-clock time, comparable across ranks (MPI_Wtime may count from each rank's first call).
+    agreement.failure_key = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   } catch (const std::exception& e) {
     ok = false;
     message = e.what();
@@ -52,7 +63,7 @@ int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
     ok = false;
     message = "verification failed (see the table above)";
   }
-  return wf::collective_exit_code(comm, ok, message);
+  return wf::collective_exit_code(comm, ok, message, agreement);
 }
 
 }  // namespace

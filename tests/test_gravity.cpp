@@ -244,8 +244,8 @@ void expect_problem_passes(const std::string& precision, std::int64_t bodies, in
   const std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_TRUE(ok) << out;
   if (rank != 0) return;
-  const std::string perf = "PERFORMANCE problem=gravity precision=" + precision + " bodies=" + std::to_string(bodies) +
-                           " tile=" + std::to_string(tile) + " ranks=";
+  const std::string perf = "PERFORMANCE problem=gravity schedule=wallfacer team_size=1 ranks=1 precision=" +
+                           precision + " bodies=" + std::to_string(bodies) + " tile=" + std::to_string(tile) + " ";
   EXPECT_NE(out.find(perf), std::string::npos) << out;
   EXPECT_NE(out.find("verification passed"), std::string::npos) << out;
 }

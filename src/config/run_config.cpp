@@ -35,6 +35,14 @@ std::string format_bound(std::int64_t bound) {
 // Shortest text that reads back as the same double (so to_toml() round-trips exactly).
 std::string shortest_double(double value) {
   char buffer[40];
+  // Plain decimals where they are short and exact (120.0 rather than 1.2e+02).
+  const double magnitude = std::fabs(value);
+  if (magnitude >= 1e-4 && magnitude < 1e15) {
+    for (int decimals = 0; decimals <= 17; ++decimals) {
+      std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+      if (std::strtod(buffer, nullptr) == value) return buffer;
+    }
+  }
   for (int precision = 1; precision <= 17; ++precision) {
     std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
     if (std::strtod(buffer, nullptr) == value) break;
@@ -141,9 +149,10 @@ const std::vector<DeckKey>& deck_keys() {
   using A = AttentionSection;
   using G = GravitySection;
   using B = BenchSection;
+  using P = ParallelSection;
   // clang-format off
   static const std::vector<DeckKey> keys = {
-    string_key("run.problem", &R::run, &RunSection::problem, {"kernel", "gravity"}, "what to run: attention kernels or n-body gravity"),
+    string_key("run.problem", &R::run, &RunSection::problem, {"kernel", "attention", "gravity"}, "what to run: one-process kernels, distributed attention, or n-body gravity"),
     string_key("run.precision", &R::run, &RunSection::precision, {"float", "double"}, "scalar type of the timed kernels"),
     integer_key("run.seed", &R::run, &RunSection::seed, 0, no_upper_bound, "seed of every random input"),
     bool_key("run.verify", &R::run, &RunSection::verify, "also check the results against a double-precision reference"),
@@ -156,10 +165,19 @@ const std::vector<DeckKey>& deck_keys() {
     string_key("attention.impl", &R::attention, &A::impl, {"blas", "fused", "both"}, "BLAS-based path, fused tiled kernel, or both"),
     integer_key("attention.q_tile", &R::attention, &A::q_tile, 1, 65536, "query rows per tile (both tile paths)"),
     integer_key("attention.kv_tile", &R::attention, &A::kv_tile, 1, 65536, "key rows per tile (both tile paths)"),
+    string_key("attention.input", &R::attention, &A::input, {}, "HDF5 file with /input/{q,k,v,do} (attention problem); empty: seeded random inputs"),
+    string_key("attention.output", &R::attention, &A::output, {}, "HDF5 file for /output/{o,lse} and /grad/{dq,dk,dv} (attention problem); empty: none"),
     integer_key("gravity.bodies", &R::gravity, &G::bodies, 1, two_pow_40, "number of bodies"),
     float_key("gravity.softening", &R::gravity, &G::softening, 0.0, true, "Plummer softening length"),
     float_key("gravity.gravitational_constant", &R::gravity, &G::gravitational_constant, 0.0, true, "G"),
     integer_key("gravity.tile", &R::gravity, &G::tile, 1, 65536, "source bodies per tile"),
+    string_key("parallel.schedule", &R::parallel, &P::schedule, {"ring", "wallfacer", "ulysses"}, "distributed schedule: Ring Attention, WallFacer multi-ring, or Ulysses all-to-all"),
+    integer_key("parallel.team_size", &R::parallel, &P::team_size, 1, 4096, "c, the replication factor (1 = ring); c^2 must divide the process count"),
+    string_key("parallel.arrangement", &R::parallel, &P::arrangement, {"team-major", "ring-major"}, "teams on consecutive ranks, or sub-rings on consecutive ranks"),
+    string_key("parallel.rotate", &R::parallel, &P::rotate, {"q", "kv"}, "backward: the query side or the key/value side travels the sub-ring"),
+    string_key("parallel.backend", &R::parallel, &P::backend, {"mpi", "nccl"}, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
+    integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
+    float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 0.0, true, "the longest any wait may take before the run stops with an error"),
     integer_key("bench.warmup", &R::bench, &B::warmup, 0, 1000, "untimed repetitions"),
     integer_key("bench.repeats", &R::bench, &B::repeats, 1, 1000, "timed repetitions (best and mean are reported)"),
     integer_key("bench.gemm_size", &R::bench, &B::gemm_size, 16, 16384, "m = n = k of the reference gemm rate"),

@@ -10,7 +10,7 @@ namespace wf::config {
 
 /// \brief [run]: what to run and how.
 struct RunSection {
-  std::string problem = "kernel";  ///< "kernel" or "gravity"
+  std::string problem = "kernel";  ///< "kernel", "attention" or "gravity"
   std::string precision = "float";  ///< "float" or "double"
   std::uint64_t seed = 20240701;     ///< seed of every random input
   bool verify = false;               ///< also check against a double-precision reference
@@ -27,6 +27,19 @@ struct AttentionSection {
   std::string impl = "blas";   ///< "blas", "fused" or "both"
   int q_tile = 128;            ///< query rows per tile
   int kv_tile = 128;           ///< key rows per tile
+  std::string input;           ///< HDF5 file with /input/{q,k,v,do}; "" = seeded random inputs
+  std::string output;          ///< HDF5 file for /output/{o,lse} and /grad/{dq,dk,dv}; "" = none
+};
+
+/// \brief [parallel]: how the sequence is distributed (problems attention and gravity).
+struct ParallelSection {
+  std::string schedule = "wallfacer";   ///< "ring", "wallfacer" or "ulysses"
+  int team_size = 1;                    ///< c, the replication factor; c^2 must divide P
+  std::string arrangement = "team-major";  ///< "team-major" or "ring-major"
+  std::string rotate = "q";             ///< backward: "q" (query side travels) or "kv"
+  std::string backend = "mpi";          ///< "mpi" or "nccl"
+  int ranks_per_node = 0;               ///< 0: detect with MPI_Comm_split_type
+  double deadline_seconds = 120.0;      ///< the longest any wait may take
 };
 
 /// \brief [gravity]: softened direct-sum n-body problem.
@@ -50,6 +63,7 @@ struct RunConfig {
   RunSection run;
   AttentionSection attention;
   GravitySection gravity;
+  ParallelSection parallel;
   BenchSection bench;
   std::string deck_path;   ///< where it came from ("" for defaults only)
   std::string deck_text;   ///< the resolved configuration as TOML (for reports and HDF5)

@@ -1,33 +1,72 @@
 #include "core/error.hpp"
 
 #include <iostream>
+#include <limits>
 #include <vector>
 
 namespace wf {
+namespace {
 
-bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std::string& message) {
+/// Completes a non-blocking collective, or aborts the job once the deadline has passed: the
+/// agreement itself must not hang when a rank is gone.
+void complete_or_abort(MPI_Comm comm, MPI_Request& request, double deadline_seconds, const std::string& local) {
+  if (deadline_seconds <= 0.0) {
+    MPI_Wait(&request, MPI_STATUS_IGNORE);
+    return;
+  }
+  const double start = MPI_Wtime();
+  int done = 0;
+  while (!done) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (!done && MPI_Wtime() - start > deadline_seconds) {
+      int rank = 0;
+      MPI_Comm_rank(comm, &rank);
+      std::cerr << "wallfacer: error: rank " << rank << ": "
+                << (local.empty() ? "other ranks did not report within the deadline" : local) << std::endl;
+      MPI_Abort(comm, 2);
+    }
+  }
+}
+
+}  // namespace
+
+bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std::string& message,
+                  const Agreement& agreement) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  int first_bad = ok ? size : rank, failures = ok ? 0 : 1;
-  MPI_Allreduce(MPI_IN_PLACE, &first_bad, 1, MPI_INT, MPI_MIN, comm);
-  if (first_bad == size) return true;
-  MPI_Allreduce(MPI_IN_PLACE, &failures, 1, MPI_INT, MPI_SUM, comm);
-  // Broadcast the failing rank's message so that rank 0 can print it.
-  int length = rank == first_bad ? static_cast<int>(local_message.size()) : 0;
-  MPI_Bcast(&length, 1, MPI_INT, first_bad, comm);
+  struct {
+    double key;
+    int rank;
+  } mine{ok ? std::numeric_limits<double>::infinity() : agreement.failure_key, rank}, chosen{};
+  int failures[2] = {ok ? 0 : 1, 0};
+  MPI_Request requests[2];
+  MPI_Iallreduce(&mine, &chosen, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm, &requests[0]);
+  MPI_Iallreduce(&failures[0], &failures[1], 1, MPI_INT, MPI_SUM, comm, &requests[1]);
+  complete_or_abort(comm, requests[0], agreement.deadline_seconds, ok ? "" : local_message);
+  complete_or_abort(comm, requests[1], agreement.deadline_seconds, ok ? "" : local_message);
+  if (failures[1] == 0) return true;
+  // The chosen rank's message, so that rank 0 can print it.
+  const int from = chosen.rank;
+  int length = rank == from ? static_cast<int>(local_message.size()) : 0;
+  MPI_Request request;
+  MPI_Ibcast(&length, 1, MPI_INT, from, comm, &request);
+  complete_or_abort(comm, request, agreement.deadline_seconds, ok ? "" : local_message);
   std::vector<char> buffer(local_message.begin(), local_message.end());
   buffer.resize(static_cast<std::size_t>(length));
-  MPI_Bcast(buffer.data(), length, MPI_CHAR, first_bad, comm);
+  MPI_Ibcast(buffer.data(), length, MPI_CHAR, from, comm, &request);
+  complete_or_abort(comm, request, agreement.deadline_seconds, ok ? "" : local_message);
   message = std::string(buffer.begin(), buffer.end());
   // Name the rank only when it is not all of them (a bad deck fails everywhere alike).
-  if (failures < size) message = "rank " + std::to_string(first_bad) + ": " + message;
+  if (failures[1] < size) message = "rank " + std::to_string(from) + ": " + message;
+  if (failures[1] > 1 && (failures[1] < size || chosen.key > 0.0))  // a cascade (timeouts): say how wide
+    message += " [" + std::to_string(failures[1]) + " of " + std::to_string(size) + " ranks failed]";
   return false;
 }
 
-int collective_exit_code(MPI_Comm comm, bool ok, const std::string& local_message) {
+int collective_exit_code(MPI_Comm comm, bool ok, const std::string& local_message, const Agreement& agreement) {
   std::string message;
-  if (all_ranks_ok(comm, ok, local_message, message)) return 0;
+  if (all_ranks_ok(comm, ok, local_message, message, agreement)) return 0;
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0) std::cerr << "wallfacer: error: " << message << std::endl;

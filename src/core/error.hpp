@@ -20,13 +20,25 @@ inline void require(bool condition, const std::string& message) {
   if (!condition) throw Error(message);
 }
 
-/// \brief Collective: true on every rank when `ok` is true on every rank. Otherwise
-/// `message` receives the message of the lowest failing rank, prefixed with its rank unless
-/// every rank failed.
-bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std::string& message);
+/// \brief How ranks agree on a failure.
+struct Agreement {
+  /// Which failure to report: the smallest key wins, ties go to the lowest rank. 0 (default)
+  /// reports the lowest failing rank; a wall-clock time reports the earliest failure, so the
+  /// root of a cascade of timeouts is named, not its echoes.
+  double failure_key = 0.0;
+  /// > 0: give up waiting for the other ranks after this many seconds (a rank is stuck for
+  /// good); the local message is then printed here and the job aborted with MPI_Abort.
+  double deadline_seconds = 0.0;
+};
 
-/// \brief Collective: if any rank failed, rank 0 prints the first failure to stderr and every
+/// \brief Collective: true on every rank when `ok` is true on every rank. Otherwise
+/// `message` receives the message of the failure chosen by `agreement`, prefixed with its
+/// rank unless every rank failed.
+bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std::string& message,
+                  const Agreement& agreement = {});
+
+/// \brief Collective: if any rank failed, rank 0 prints the chosen failure to stderr and every
 /// rank returns a non-zero exit code; otherwise returns 0.
-int collective_exit_code(MPI_Comm comm, bool ok, const std::string& local_message);
+int collective_exit_code(MPI_Comm comm, bool ok, const std::string& local_message, const Agreement& agreement = {});
 
 }  // namespace wf

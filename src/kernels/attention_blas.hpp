@@ -98,6 +98,7 @@ TileStats forward_update_blas(const AttentionOptions& opt, const QueryBlock<T, M
         }
         KokkosBlas::gemm("N", "N", T(1), s, v, T(1), o);
       }
+      if (opt.progress) opt.progress();
     }
   }
   return count_tiles(opt, qb.pos, kvb.pos);
@@ -162,6 +163,7 @@ TileStats backward_update_blas(const AttentionOptions& opt, const BackwardQueryB
           KokkosBlas::gemm("T", "N", scale, dp, q, T(1), dk);
         }
       }
+      if (opt.progress) opt.progress();
     }
   }
   return count_tiles(opt, qb.pos, kvb.pos);

@@ -9,6 +9,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <cstdint>
+#include <functional>
 
 #include "core/types.hpp"
 
@@ -33,6 +34,9 @@ struct AttentionOptions {
   int q_tile = 128;   ///< query rows per tile
   int kv_tile = 128;  ///< key rows per tile
   TileImpl impl = TileImpl::blas;
+  /// Called between tiles by the host path, so that a schedule's transfers progress while it
+  /// computes (MPI over shared memory moves data only inside MPI calls). May be empty.
+  std::function<void()> progress;
 
   int group_size() const { return heads / kv_heads; }
 };

@@ -56,10 +56,10 @@ AttentionOptions attention_options(const config::RunConfig& cfg) {
 }
 
 template <class T>
-AttentionInputs<T> make_inputs(const config::RunConfig& cfg) {
+KernelInputs<T> make_inputs(const config::RunConfig& cfg) {
   const index_t n = cfg.attention.seq_len;
   const int d = cfg.attention.head_dim;
-  AttentionInputs<T> in{Tensor3<T, MemSpace>("Problem::q", cfg.attention.heads, n, d),
+  KernelInputs<T> in{Tensor3<T, MemSpace>("Problem::q", cfg.attention.heads, n, d),
                         Tensor3<T, MemSpace>("Problem::k", cfg.kv_heads(), n, d),
                         Tensor3<T, MemSpace>("Problem::v", cfg.kv_heads(), n, d),
                         Tensor3<T, MemSpace>("Problem::do", cfg.attention.heads, n, d),
@@ -83,7 +83,7 @@ void progress(const std::string& path, const char* phase, int rep, int reps, boo
 /// Times the tile loop with one implementation; the last outputs are kept.
 template <class T>
 PathResult time_tiled(const config::RunConfig& cfg, AttentionOptions opt, TileImpl impl,
-                      const AttentionInputs<T>& in) {
+                      const KernelInputs<T>& in) {
   opt.impl = impl;
   PathResult result{tile_impl_name(impl), {}, {}, 0, {}};
   const index_t n = cfg.attention.seq_len;
@@ -125,7 +125,7 @@ PathResult time_tiled(const config::RunConfig& cfg, AttentionOptions opt, TileIm
 
 /// Times the dense baseline (N x N scores through BLAS).
 template <class T>
-PathResult time_dense(const config::RunConfig& cfg, const AttentionOptions& opt, const AttentionInputs<T>& in) {
+PathResult time_dense(const config::RunConfig& cfg, const AttentionOptions& opt, const KernelInputs<T>& in) {
   PathResult result{"dense", {}, {}, 0, {}};
   const index_t n = cfg.attention.seq_len;
   DenseWorkspace<T> ws(opt.heads, n);

@@ -47,7 +47,7 @@ reference::AttentionResult copy_outputs(const kernels::Tensor3<T, MemSpace>& o,
 }
 
 template <class T>
-bool verify_kernel_outputs(const kernels::AttentionOptions& opt, const AttentionInputs<T>& inputs,
+bool verify_kernel_outputs(const kernels::AttentionOptions& opt, const KernelInputs<T>& inputs,
                            const std::vector<NamedOutputs>& paths) {
   const index_t n = static_cast<index_t>(inputs.q.extent(1));
   const int d = opt.head_dim;
@@ -111,9 +111,9 @@ template reference::AttentionResult copy_outputs<float>(const kernels::Tensor3<f
 template reference::AttentionResult copy_outputs<double>(const kernels::Tensor3<double, MemSpace>&,
                                                          const kernels::Tensor2<double, MemSpace>&,
                                                          const kernels::AttentionGradients<double, MemSpace>&);
-template bool verify_kernel_outputs<float>(const kernels::AttentionOptions&, const AttentionInputs<float>&,
+template bool verify_kernel_outputs<float>(const kernels::AttentionOptions&, const KernelInputs<float>&,
                                            const std::vector<NamedOutputs>&);
-template bool verify_kernel_outputs<double>(const kernels::AttentionOptions&, const AttentionInputs<double>&,
+template bool verify_kernel_outputs<double>(const kernels::AttentionOptions&, const KernelInputs<double>&,
                                             const std::vector<NamedOutputs>&);
 
 }  // namespace wf::problems

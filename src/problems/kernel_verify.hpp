@@ -11,7 +11,7 @@ namespace wf::problems {
 
 /// \brief The inputs of the kernel problem, head-major, positions 0..N-1.
 template <class T>
-struct AttentionInputs {
+struct KernelInputs {
   kernels::Tensor3<T, MemSpace> q, k, v, d_o;
   Kokkos::View<index_t*, MemSpace> pos;
 };
@@ -32,7 +32,7 @@ reference::AttentionResult copy_outputs(const kernels::Tensor3<T, MemSpace>& o,
 /// (<= 2^31), else O, lse and dQ of 64 sampled rows per head (dK and dV need every row).
 /// Tolerance: 64 eps(T) log2(N), relative 2-norm per tensor. Prints a table on rank 0.
 template <class T>
-bool verify_kernel_outputs(const kernels::AttentionOptions& opt, const AttentionInputs<T>& inputs,
+bool verify_kernel_outputs(const kernels::AttentionOptions& opt, const KernelInputs<T>& inputs,
                            const std::vector<NamedOutputs>& paths);
 
 }  // namespace wf::problems

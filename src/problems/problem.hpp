@@ -16,6 +16,11 @@ bool run_problem(const config::RunConfig& cfg, MPI_Comm comm);
 template <class T>
 bool run_kernel_problem(const config::RunConfig& cfg, MPI_Comm comm);
 
+/// \brief Distributed forward and backward of one attention layer through the configured
+/// schedule (DESIGN 2.2-2.5).
+template <class T>
+bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm);
+
 /// \brief Softened direct-sum gravity through the same tile interface.
 template <class T>
 bool run_gravity_problem(const config::RunConfig& cfg, MPI_Comm comm);

@@ -1,0 +1,46 @@
+// The bytes and messages each process sends in one attention layer, per link class, for
+// every schedule: the formulas of docs/communication-formulas.md written as code. The
+// communicator's counters must equal these exactly (tests check it).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+
+#include "comm/communicator.hpp"
+#include "comm/process_grid.hpp"
+#include "core/types.hpp"
+#include "nbody/attention_schedule.hpp"
+
+namespace wf::perf {
+
+/// \brief Sizes that decide the traffic.
+struct AttentionTrafficShape {
+  index_t seq_len = 0;
+  int heads = 1, kv_heads = 1, head_dim = 1;
+  std::size_t scalar_bytes = 4;
+};
+
+/// \brief Predicted sends of one process, per link class.
+struct Traffic {
+  std::array<std::uint64_t, 2> bytes{}, messages{};
+  std::uint64_t total_bytes() const { return bytes[0] + bytes[1]; }
+  std::uint64_t total_messages() const { return messages[0] + messages[1]; }
+};
+
+/// \brief Link class between two world ranks.
+using LinkOf = std::function<comm::LinkClass(int world_a, int world_b)>;
+
+/// \brief Sends of world rank `rank` in the forward and/or backward of one attention layer.
+Traffic predict_attention_traffic(nbody::ScheduleKind kind, nbody::RotateSide side, const comm::ProcessGrid& grid,
+                                  const AttentionTrafficShape& shape, int rank, const LinkOf& link, bool forward,
+                                  bool backward);
+
+/// \brief Closed forms (docs/communication-formulas.md): forward elements sent by one process.
+/// Ring: 2 N H_kv (P-1)/P. WallFacer: collectives (c-1)(H + 2 H_kv + H + heads) N/P and
+/// point-to-point (G - 1 + initial) 2 c N H_kv / P, initial = 0 for the processes that send
+/// to themselves. Ulysses: (P-1)(2 H + heads + 2 H_kv) N / P^2. H = heads d, H_kv = kv_heads d.
+double closed_form_forward_elements(nbody::ScheduleKind kind, int processes, int team_size,
+                                    const AttentionTrafficShape& shape, bool initial_send_to_self);
+
+}  // namespace wf::perf

@@ -1,0 +1,42 @@
+// The report of the attention problem: time per phase over ranks, exposed communication and
+// overlap, bytes and messages per link class next to the traffic model, verification.
+#pragma once
+
+#include <mpi.h>
+
+#include "comm/process_grid.hpp"
+#include "config/run_config.hpp"
+#include "nbody/attention_schedule.hpp"
+#include "perf/traffic_model.hpp"
+#include "problems/attention_data.hpp"
+
+namespace wf::problems {
+
+/// \brief What one rank measured in its best repetition.
+struct AttentionReport {
+  nbody::ScheduleKind kind = nbody::ScheduleKind::ring;
+  nbody::RotateSide side = nbody::RotateSide::query;
+  double forward_seconds = 0, backward_seconds = 0;
+  nbody::ScheduleTimes forward_times, backward_times;
+  comm::TrafficCounters traffic;
+  std::uint64_t forward_bytes = 0;  ///< counted during the forward alone
+  perf::Traffic predicted, predicted_forward;
+  double p2p_seconds_per_byte = 0;  ///< from a transfer timed alone (0 when nothing moves)
+};
+
+/// \brief Seconds per byte of a ring exchange of `scalars` scalars of T timed alone (best of
+/// three), with the traffic counters left as they were. Collective.
+template <class T>
+double measure_p2p_seconds_per_byte(nbody::ScheduleContext& ctx, std::size_t scalars);
+
+/// \brief Prints the report on rank 0; false when a rank's counters differ from the model.
+bool print_attention_report(const config::RunConfig& cfg, const comm::ProcessGrid& grid, const AttentionReport& r,
+                            MPI_Comm comm);
+
+/// \brief Compares with the single-process result, prints on rank 0, true when within
+/// tolerance on every rank (double: 1e-12; float: 64 eps, relative 2-norm per tensor).
+template <class T>
+bool print_verification(const AttentionOutputs<T>& got, const AttentionOutputs<T>& expected, double eps,
+                        MPI_Comm comm);
+
+}  // namespace wf::problems

@@ -1,0 +1,147 @@
+// Runs distributed attention on seeded global inputs and the single-process reference on
+// every rank; returns the own shard of both, plus the traffic counted.
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include "attention_runner.hpp"
+#include "comm/communicator.hpp"
+#include "comm/process_grid.hpp"
+#include "nbody/attention_schedule.hpp"
+#include "test_util.hpp"
+
+namespace wf::testing {
+
+struct ScheduleCase {
+  nbody::ScheduleKind kind = nbody::ScheduleKind::ring;
+  int team_size = 1;
+  bool causal = false;
+  int heads = 4, kv_heads = 4, head_dim = 8;
+  nbody::RotateSide rotate = nbody::RotateSide::query;
+  comm::Arrangement arrangement = comm::Arrangement::team_major;
+  std::int64_t tokens_per_rank = 16;
+  int tile = 8;
+};
+
+/// Own-shard outputs in double, flattened per tensor in the packed layouts.
+struct ShardOutputs {
+  std::vector<double> o, lse, dq, dk, dv;
+};
+
+/// Global problem (same on every rank), positions 0..N-1.
+inline reference::AttentionProblem global_problem(const ScheduleCase& c, std::int64_t n_total) {
+  reference::AttentionProblem p;
+  p.heads = c.heads;
+  p.kv_heads = c.kv_heads;
+  p.head_dim = c.head_dim;
+  p.scale = 1.0 / std::sqrt(double(c.head_dim));
+  p.causal = c.causal;
+  p.q_pos.resize(static_cast<std::size_t>(n_total));
+  std::iota(p.q_pos.begin(), p.q_pos.end(), 0);
+  p.k_pos = p.q_pos;
+  const auto size_q = static_cast<std::size_t>(c.heads * n_total * c.head_dim);
+  const auto size_k = static_cast<std::size_t>(c.kv_heads * n_total * c.head_dim);
+  p.q = random_vector(size_q, 101, -2, 2);
+  p.k = random_vector(size_k, 102, -2, 2);
+  p.v = random_vector(size_k, 103);
+  p.d_o = random_vector(size_q, 104);
+  return p;
+}
+
+/// Rows `pos` of every head of a [rows][N][width] tensor, head-major.
+inline std::vector<double> take_rows(const std::vector<double>& full, int rows, std::int64_t n_total, int width,
+                                     const std::vector<index_t>& pos) {
+  std::vector<double> out;
+  for (int h = 0; h < rows; ++h)
+    for (index_t t : pos)
+      for (int c = 0; c < width; ++c) out.push_back(full[static_cast<std::size_t>((h * n_total + t) * width + c)]);
+  return out;
+}
+
+template <class T>
+nbody::Buffer<T> to_buffer(const std::vector<double>& values) {
+  nbody::Buffer<T> b("test_buffer", values.size());
+  auto h = Kokkos::create_mirror_view(b);
+  for (std::size_t i = 0; i < values.size(); ++i) h(i) = static_cast<T>(values[i]);
+  Kokkos::deep_copy(b, h);
+  return b;
+}
+
+template <class T>
+std::vector<double> from_buffer(const nbody::Buffer<T>& b, std::size_t first, std::size_t count) {
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), b);
+  return std::vector<double>(h.data() + first, h.data() + first + count);
+}
+
+struct DistributedRun {
+  ShardOutputs got, expected;
+  comm::TrafficCounters traffic;
+  double forward_p2p_bytes = 0;  ///< point-to-point bytes of the forward, by the counters
+  std::vector<index_t> positions;  ///< global positions of the own shard
+  int shard = 0;
+};
+
+/// Runs the case on MPI_COMM_WORLD. `expected` is the single-process result: the same kernels
+/// in the same precision on the whole sequence, computed on every rank.
+template <class T>
+DistributedRun run_schedule(const ScheduleCase& c, const comm::CommOptions& options = {}) {
+  int ranks = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  const std::int64_t n_total = c.tokens_per_rank * ranks;
+  const auto problem = global_problem(c, n_total);
+  auto world = comm::make_mpi_communicator(MPI_COMM_WORLD, options);
+  const comm::ProcessGrid grid(ranks, c.team_size, c.arrangement);
+  const nbody::Sharding sharding(n_total, ranks, c.causal);
+  nbody::ScheduleContext ctx(*world, grid, sharding);
+  nbody::check_schedule(c.kind, ranks, c.team_size, c.heads, c.kv_heads);
+
+  kernels::AttentionOptions opt;
+  opt.heads = c.heads;
+  opt.kv_heads = c.kv_heads;
+  opt.head_dim = c.head_dim;
+  opt.scale = problem.scale;
+  opt.mask = c.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
+  opt.q_tile = opt.kv_tile = c.tile;
+  nbody::AttentionInteraction<T> inter(opt);
+
+  DistributedRun run;
+  run.shard = ctx.shard();
+  run.positions = sharding.positions(ctx.shard(), 1);
+  const std::int64_t n = sharding.shard_tokens();
+  const int d = c.head_dim;
+  std::vector<double> kv = take_rows(problem.k, c.kv_heads, n_total, d, run.positions);
+  const std::vector<double> v = take_rows(problem.v, c.kv_heads, n_total, d, run.positions);
+  kv.insert(kv.end(), v.begin(), v.end());
+  nbody::AttentionShard<T> shard;
+  shard.q = to_buffer<T>(take_rows(problem.q, c.heads, n_total, d, run.positions));
+  shard.kv = to_buffer<T>(kv);
+  shard.d_o = to_buffer<T>(take_rows(problem.d_o, c.heads, n_total, d, run.positions));
+  nbody::allocate_outputs(inter, n, shard);
+
+  world->traffic().clear();
+  const auto state = nbody::attention_forward(ctx, c.kind, inter, shard);
+  run.forward_p2p_bytes = ctx.times.p2p_bytes;
+  nbody::attention_backward(ctx, c.kind, c.rotate, inter, state, shard);
+  run.traffic = world->traffic();
+
+  const std::size_t o_size = std::size_t(c.heads) * n * d, kv_size = std::size_t(c.kv_heads) * n * d;
+  run.got.o = from_buffer(shard.results, 0, o_size);
+  run.got.lse = from_buffer(shard.results, o_size, std::size_t(c.heads) * n);
+  run.got.dq = from_buffer(shard.dq, 0, o_size);
+  run.got.dk = from_buffer(shard.dkv, 0, kv_size);
+  run.got.dv = from_buffer(shard.dkv, kv_size, kv_size);
+
+  const auto ref = run_attention<T>(problem, {c.tile, c.tile, kernels::TileImpl::blas, 1});
+  run.expected.o = take_rows(ref.o, c.heads, n_total, d, run.positions);
+  run.expected.lse = take_rows(ref.lse, c.heads, n_total, 1, run.positions);
+  run.expected.dq = take_rows(ref.dq, c.heads, n_total, d, run.positions);
+  run.expected.dk = take_rows(ref.dk, c.kv_heads, n_total, d, run.positions);
+  run.expected.dv = take_rows(ref.dv, c.kv_heads, n_total, d, run.positions);
+  return run;
+}
+
+}  // namespace wf::testing
