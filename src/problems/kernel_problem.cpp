@@ -80,6 +80,27 @@ void progress(const std::string& path, const char* phase, int rep, int reps, boo
            std::to_string(reps) + ": " + perf::fixed(seconds, 3) + " s");
 }
 
+/// Runs warm-up and timed repetitions of forward() then backward(), with progress lines;
+/// records the timed ones in result.
+template <class Forward, class Backward>
+void time_repetitions(const config::RunConfig& cfg, PathResult& result, Forward&& forward, Backward&& backward) {
+  const int reps = cfg.bench.warmup + cfg.bench.repeats;
+  for (int rep = 0; rep < reps; ++rep) {
+    const bool warm = rep < cfg.bench.warmup;
+    Stopwatch forward_watch("Problem::forward");
+    forward();
+    const double forward_seconds = forward_watch.stop();
+    Stopwatch backward_watch("Problem::backward");
+    backward();
+    const double backward_seconds = backward_watch.stop();
+    progress(result.name, "forward+backward", warm ? rep : rep - cfg.bench.warmup,
+             warm ? cfg.bench.warmup : cfg.bench.repeats, warm, forward_seconds + backward_seconds);
+    if (warm) continue;
+    result.forward.add(forward_seconds);
+    result.backward.add(backward_seconds);
+  }
+}
+
 /// Times the tile loop with one implementation; the last outputs are kept.
 template <class T>
 PathResult time_tiled(const config::RunConfig& cfg, AttentionOptions opt, TileImpl impl,
@@ -95,27 +116,20 @@ PathResult time_tiled(const config::RunConfig& cfg, AttentionOptions opt, TileIm
   const QueryBlock<T, MemSpace> qb{in.q, in.pos};
   const KeyValueBlock<T, MemSpace> kvb{in.k, in.v, in.pos};
   const BackwardQueryBlock<T, MemSpace> bqb{in.q, in.d_o, lse, delta, in.pos};
-  const int reps = cfg.bench.warmup + cfg.bench.repeats;
-  for (int rep = 0; rep < reps; ++rep) {
-    const bool warm = rep < cfg.bench.warmup;
-    Stopwatch forward_watch("Problem::forward");
-    forward_init(acc);
-    forward_update(opt, qb, kvb, acc);
-    forward_finalize(acc, lse);
-    const double forward_seconds = forward_watch.stop();
-    Stopwatch backward_watch("Problem::backward");
-    backward_delta<ExecSpace, T, MemSpace>(in.d_o, acc.o, delta);
-    Kokkos::deep_copy(grad.dq, T(0));
-    Kokkos::deep_copy(grad.dk, T(0));
-    Kokkos::deep_copy(grad.dv, T(0));
-    backward_update(opt, bqb, kvb, grad);
-    const double backward_seconds = backward_watch.stop();
-    progress(result.name, "forward+backward", warm ? rep : rep - cfg.bench.warmup,
-             warm ? cfg.bench.warmup : cfg.bench.repeats, warm, forward_seconds + backward_seconds);
-    if (warm) continue;
-    result.forward.add(forward_seconds);
-    result.backward.add(backward_seconds);
-  }
+  time_repetitions(
+      cfg, result,
+      [&] {
+        forward_init(acc);
+        forward_update(opt, qb, kvb, acc);
+        forward_finalize(acc, lse);
+      },
+      [&] {
+        backward_delta<ExecSpace, T, MemSpace>(in.d_o, acc.o, delta);
+        Kokkos::deep_copy(grad.dq, T(0));
+        Kokkos::deep_copy(grad.dk, T(0));
+        Kokkos::deep_copy(grad.dv, T(0));
+        backward_update(opt, bqb, kvb, grad);
+      });
   result.workspace_bytes = impl == TileImpl::blas
                                ? 2 * std::size_t(opt.q_tile) * opt.kv_tile * sizeof(T)
                                : fused_scratch_bytes(opt.q_tile, opt.kv_tile, opt.head_dim, sizeof(T));
@@ -134,21 +148,9 @@ PathResult time_dense(const config::RunConfig& cfg, const AttentionOptions& opt,
   AttentionGradients<T, MemSpace> grad{Tensor3<T, MemSpace>("Problem::dense_dq", opt.heads, n, opt.head_dim),
                                        Tensor3<T, MemSpace>("Problem::dense_dk", opt.kv_heads, n, opt.head_dim),
                                        Tensor3<T, MemSpace>("Problem::dense_dv", opt.kv_heads, n, opt.head_dim)};
-  const int reps = cfg.bench.warmup + cfg.bench.repeats;
-  for (int rep = 0; rep < reps; ++rep) {
-    const bool warm = rep < cfg.bench.warmup;
-    Stopwatch forward_watch("Problem::dense_forward");
-    dense_forward<T, MemSpace>(opt, in.q, in.k, in.v, in.pos, o, lse, ws);
-    const double forward_seconds = forward_watch.stop();
-    Stopwatch backward_watch("Problem::dense_backward");
-    dense_backward<T, MemSpace>(opt, in.q, in.k, in.v, in.d_o, grad, ws);
-    const double backward_seconds = backward_watch.stop();
-    progress(result.name, "forward+backward", warm ? rep : rep - cfg.bench.warmup,
-             warm ? cfg.bench.warmup : cfg.bench.repeats, warm, forward_seconds + backward_seconds);
-    if (warm) continue;
-    result.forward.add(forward_seconds);
-    result.backward.add(backward_seconds);
-  }
+  time_repetitions(
+      cfg, result, [&] { dense_forward<T, MemSpace>(opt, in.q, in.k, in.v, in.pos, o, lse, ws); },
+      [&] { dense_backward<T, MemSpace>(opt, in.q, in.k, in.v, in.d_o, grad, ws); });
   result.workspace_bytes = ws.bytes();
   result.outputs = copy_outputs(o, lse, grad);
   return result;
