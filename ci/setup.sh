@@ -12,6 +12,7 @@ packages=(
   libhdf5-openmpi-dev hdf5-tools                          # parallel HDF5
   libtomlplusplus-dev                                     # decks
   libgtest-dev                                            # tests
+  python3-h5py python3-matplotlib                         # tools/plot_*.py (and the plot_tools test)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -329,7 +330,7 @@ TEST(Deck, RegistryCoversEveryKeyOnce) {
     EXPECT_TRUE(contains(help, key.name)) << key.name;
     EXPECT_FALSE(key.check(key.get(RunConfig{}))) << key.name << " default out of range";
   }
-  EXPECT_EQ(names.size(), 30u);
+  EXPECT_EQ(names.size(), 51u);
   EXPECT_TRUE(contains(help, "attention.heads"));
   EXPECT_TRUE(contains(help, "[1, 1024]"));
 }
@@ -466,3 +467,16 @@ TEST(CollectiveErrors, ConfigErrorOnOneRankFailsAll) {
 
 }  // namespace
 }  // namespace wf::config
+
+// Every deck shipped in inputs/ loads and validates (the GPU decks too, on any machine).
+TEST(Deck, ShippedDecksAreValid) {
+  const std::string here = __FILE__;
+  const std::string inputs = here.substr(0, here.find_last_of('/')) + "/../inputs";
+  int decks = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(inputs)) {
+    if (entry.path().extension() != ".toml") continue;
+    ++decks;
+    EXPECT_NO_THROW(wf::config::load_config(entry.path().string(), {})) << entry.path();
+  }
+  EXPECT_GE(decks, 8);
+}

@@ -252,9 +252,10 @@ std::optional<Problem> first_problem(const RunConfig& config) {
     return Problem{{"parallel.schedule", "parallel.team_size"},
                    "parallel.schedule = \"ring\" is team_size = 1, but parallel.team_size = " +
                        std::to_string(config.parallel.team_size) + " (use parallel.schedule = \"wallfacer\")"};
-  if (config.run.problem == "attention" && config.attention.impl == "both")
+  if ((config.run.problem == "attention" || config.run.problem == "train") && config.attention.impl == "both")
     return Problem{{"attention.impl", "run.problem"},
-                   "run.problem = \"attention\" runs one tile path: attention.impl must be \"blas\" or \"fused\""};
+                   "run.problem = \"" + config.run.problem +
+                       "\" runs one tile path: attention.impl must be \"blas\" or \"fused\""};
   const AttentionSection& a = config.attention;
   if (a.kv_heads != 0 && a.heads % a.kv_heads != 0)
     return Problem{{"attention.kv_heads", "attention.heads"},

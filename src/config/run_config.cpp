@@ -150,9 +150,11 @@ const std::vector<DeckKey>& deck_keys() {
   using G = GravitySection;
   using B = BenchSection;
   using P = ParallelSection;
+  using M = ModelSection;
+  using TR = TrainSection;
   // clang-format off
   static const std::vector<DeckKey> keys = {
-    string_key("run.problem", &R::run, &RunSection::problem, {"kernel", "attention", "gravity"}, "what to run: one-process kernels, distributed attention, or n-body gravity"),
+    string_key("run.problem", &R::run, &RunSection::problem, {"kernel", "attention", "gravity", "train"}, "what to run: one-process kernels, distributed attention, n-body gravity, or the training benchmark"),
     string_key("run.precision", &R::run, &RunSection::precision, {"float", "double"}, "scalar type of the timed kernels"),
     integer_key("run.seed", &R::run, &RunSection::seed, 0, no_upper_bound, "seed of every random input"),
     bool_key("run.verify", &R::run, &RunSection::verify, "also check the results against a double-precision reference"),
@@ -178,6 +180,27 @@ const std::vector<DeckKey>& deck_keys() {
     string_key("parallel.backend", &R::parallel, &P::backend, {"mpi", "nccl"}, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
     integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
     float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 0.0, true, "the longest any wait may take before the run stops with an error"),
+    integer_key("model.vocab", &R::model, &M::vocab, 2, 1 << 24, "vocabulary size"),
+    integer_key("model.d_model", &R::model, &M::d_model, 1, 1 << 16, "hidden size"),
+    integer_key("model.layers", &R::model, &M::layers, 1, 1024, "transformer layers"),
+    integer_key("model.mlp_dim", &R::model, &M::mlp_dim, 0, 1 << 18, "MLP inner size; 0 means 4 d_model"),
+    float_key("model.rotary_base", &R::model, &M::rotary_base, 0.0, true, "rotary embedding base"),
+    string_key("model.data", &R::model, &M::data, {"recall", "uniform"}, "synthetic data: long-range key-value recall, or uniform tokens"),
+    integer_key("model.pairs", &R::model, &M::pairs, 0, 1 << 20, "recall pairs per sample; 0 chooses"),
+    string_key("model.weights_in", &R::model, &M::weights_in, {}, "HDF5 file with /params/<PyTorch names> to start from; empty: seeded init"),
+    bool_key("model.tokens_from_weights", &R::model, &M::tokens_from_weights, "also read the tokens /data/tokens [N] from model.weights_in"),
+    string_key("model.grads_out", &R::model, &M::grads_out, {}, "HDF5 file for /params, /grads and /loss after the first step; empty: none"),
+    integer_key("train.steps", &R::train, &TR::steps, 1, 1 << 24, "timed training steps (after bench.warmup untimed ones)"),
+    float_key("train.learning_rate", &R::train, &TR::learning_rate, 0.0, false, "AdamW learning rate"),
+    float_key("train.weight_decay", &R::train, &TR::weight_decay, 0.0, false, "AdamW decoupled weight decay"),
+    float_key("train.clip_norm", &R::train, &TR::clip_norm, 0.0, false, "clip the global gradient norm to this; 0: no clipping"),
+    integer_key("train.checkpoint_every", &R::train, &TR::checkpoint_every, 0, 1 << 24, "write a checkpoint every K steps; 0: never"),
+    string_key("train.checkpoint_prefix", &R::train, &TR::checkpoint_prefix, {}, "checkpoint files are <prefix>_stepNNNNNN.h5"),
+    string_key("train.restart_from", &R::train, &TR::restart_from, {}, "checkpoint file to continue from; empty: start fresh"),
+    string_key("train.results", &R::train, &TR::results, {}, "HDF5 results file (summary, steps, timers, trace); empty: none"),
+    bool_key("train.trace", &R::train, &TR::trace, "keep every phase and transfer event of every rank in /trace"),
+    float_key("train.peak_gflops", &R::train, &TR::peak_gflops, 0.0, false, "peak GFLOP/s per rank for the fraction-of-peak; 0: the gemm rate measured at start"),
+    string_key("train.compare_schedule", &R::train, &TR::compare_schedule, {"", "ring", "wallfacer", "ulysses"}, "also run the same steps with this schedule and print both tables"),
     integer_key("bench.warmup", &R::bench, &B::warmup, 0, 1000, "untimed repetitions"),
     integer_key("bench.repeats", &R::bench, &B::repeats, 1, 1000, "timed repetitions (best and mean are reported)"),
     integer_key("bench.gemm_size", &R::bench, &B::gemm_size, 16, 16384, "m = n = k of the reference gemm rate"),

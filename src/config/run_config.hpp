@@ -10,7 +10,7 @@ namespace wf::config {
 
 /// \brief [run]: what to run and how.
 struct RunSection {
-  std::string problem = "kernel";  ///< "kernel", "attention" or "gravity"
+  std::string problem = "kernel";  ///< "kernel", "attention", "gravity" or "train"
   std::string precision = "float";  ///< "float" or "double"
   std::uint64_t seed = 20240701;     ///< seed of every random input
   bool verify = false;               ///< also check against a double-precision reference
@@ -50,6 +50,36 @@ struct GravitySection {
   int tile = 256;                      ///< source bodies per tile
 };
 
+/// \brief [model]: the GPT of the training benchmark (heads, kv_heads, head_dim, seq_len,
+/// tiles and tile path come from [attention]; the model is always causal).
+struct ModelSection {
+  int vocab = 64;
+  int d_model = 64;
+  int layers = 2;
+  int mlp_dim = 0;                 ///< 0 means 4 d_model
+  double rotary_base = 10000.0;
+  std::string data = "recall";     ///< "recall" (long-range key-value recall) or "uniform"
+  int pairs = 0;                   ///< recall pairs per sample; 0 chooses
+  std::string weights_in;          ///< HDF5 file with /params/<torch names>; "" = seeded init
+  bool tokens_from_weights = false;  ///< also read /data/tokens [N] from weights_in
+  std::string grads_out;           ///< HDF5 file for /params, /grads and /loss after the first step
+};
+
+/// \brief [train]: the optimisation and the outputs of the training benchmark.
+struct TrainSection {
+  int steps = 20;                  ///< timed steps (bench.warmup untimed steps come first)
+  double learning_rate = 3e-3;
+  double weight_decay = 0.0;
+  double clip_norm = 1.0;          ///< 0: no gradient clipping
+  int checkpoint_every = 0;        ///< 0: no checkpoints
+  std::string checkpoint_prefix = "results/checkpoint";
+  std::string restart_from;        ///< checkpoint file to continue from; "" = start fresh
+  std::string results = "results/train.h5";  ///< HDF5 results file; "" = none
+  bool trace = true;               ///< keep every phase and transfer event in /trace
+  double peak_gflops = 0.0;        ///< per rank; 0 = the gemm rate measured at start
+  std::string compare_schedule;    ///< "" or a schedule to run the same steps with, for the comparison table
+};
+
 /// \brief [bench]: repetitions and baselines.
 struct BenchSection {
   int warmup = 1;             ///< untimed repetitions
@@ -64,6 +94,8 @@ struct RunConfig {
   AttentionSection attention;
   GravitySection gravity;
   ParallelSection parallel;
+  ModelSection model;
+  TrainSection train;
   BenchSection bench;
   std::string deck_path;   ///< where it came from ("" for defaults only)
   std::string deck_text;   ///< the resolved configuration as TOML (for reports and HDF5)

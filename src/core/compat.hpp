@@ -10,17 +10,21 @@ namespace wf::compat {
 
 #if KOKKOS_VERSION >= 40000
 // Kokkos 4 moved the math functions out of Experimental.
+using Kokkos::cos;
 using Kokkos::exp;
 using Kokkos::fmax;
 using Kokkos::log;
 using Kokkos::log1p;
+using Kokkos::sin;
 using Kokkos::sqrt;
 using Kokkos::tanh;
 #else
+using Kokkos::Experimental::cos;
 using Kokkos::Experimental::exp;
 using Kokkos::Experimental::fmax;
 using Kokkos::Experimental::log;
 using Kokkos::Experimental::log1p;
+using Kokkos::Experimental::sin;
 using Kokkos::Experimental::sqrt;
 using Kokkos::Experimental::tanh;
 #endif

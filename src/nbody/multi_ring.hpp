@@ -57,7 +57,7 @@ ForwardState<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, con
       if (!shift.empty()) ctx.world().test(shift);
     };
     const int block = grid.key_block_after(rank, step);
-    timed(ctx.times.compute, [&] {
+    ctx.timed(perf::Phase::attention_compute, ctx.times.compute, [&] {
       inter.interact(state.team_targets.data(), target_positions, nt, current.data(), ctx.team_positions(block), nt,
                      progress);
     });
@@ -66,7 +66,7 @@ ForwardState<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, con
       std::swap(current, next);
     }
   }
-  timed(ctx.times.compute, [&] { inter.finish(); });
+  ctx.timed(perf::Phase::attention_compute, ctx.times.compute, [&] { inter.finish(); });
   reduce_team(ctx, inter.result_layout(), team_results, inter.combine(ctx.shard_tokens()), results,
               "team reduce-scatter of results");
   state.sources = current;
@@ -117,16 +117,16 @@ Homecoming<T> rotate(ScheduleContext& ctx, Buffer<T> read_only, std::size_t accu
       if (!shift.empty()) ctx.world().test(shift);
       if (!accumulator_transfer.empty()) ctx.world().test(accumulator_transfer);
     };
-    timed(ctx.times.compute, [&] {
+    ctx.timed(perf::Phase::attention_compute, ctx.times.compute, [&] {
       Kokkos::deep_copy(contribution, T(0));
       compute(step, read_only, contribution, progress);
     });
     Buffer<T>& out = outgoing[step % 2];
     if (step == 0) {
-      timed(ctx.times.other, [&] { Kokkos::deep_copy(out, contribution); });
+      ctx.timed(perf::Phase::other, ctx.times.other, [&] { Kokkos::deep_copy(out, contribution); });
     } else {
       wait_exposed(ctx, accumulator_transfer);
-      timed(ctx.times.other, [&] { add_buffers(out, incoming, contribution); });
+      ctx.timed(perf::Phase::other, ctx.times.other, [&] { add_buffers(out, incoming, contribution); });
     }
     if (ring > 1)
       accumulator_transfer = exchange(ctx, out, next_rank, incoming, previous_rank, {"backward accumulator", step});
@@ -157,12 +157,12 @@ void multi_ring_backward(ScheduleContext& ctx, Interaction& inter, RotateSide si
 
   // The team's query bundle: Q_T from the forward, then the gathered rest (dO, lse, D).
   Buffer<T> query_rest("Nbody::query_rest", rest_layout.size(ctx.shard_tokens()));
-  timed(ctx.times.compute,
+  ctx.timed(perf::Phase::attention_compute, ctx.times.compute,
         [&] { inter.make_query_rest(results.data(), d_output.data(), query_rest.data(), ctx.shard_tokens()); });
   const Buffer<T> rest = gather_team(ctx, rest_layout, query_rest, "team all-gather of backward inputs");
   Buffer<T> query("Nbody::query_bundle", query_layout.size(nt));
   const std::size_t targets_size = forward.team_targets.span();
-  timed(ctx.times.other, [&] {
+  ctx.timed(perf::Phase::other, ctx.times.other, [&] {
     Kokkos::deep_copy(Kokkos::subview(query, std::make_pair(std::size_t(0), targets_size)), forward.team_targets);
     Kokkos::deep_copy(Kokkos::subview(query, std::make_pair(targets_size, query.span())), rest);
   });

@@ -13,6 +13,7 @@
 #include "comm/process_grid.hpp"
 #include "core/timer.hpp"
 #include "nbody/sharding.hpp"
+#include "perf/trace.hpp"
 
 namespace wf::nbody {
 
@@ -69,6 +70,21 @@ class ScheduleContext {
   PositionsView all_positions() { return cached({-2, -2}, 0, sharding_.shards()); }
 
   ScheduleTimes times;
+  /// \brief Where events go when tracing (may be null).
+  perf::TraceRecorder* trace = nullptr;
+
+  /// \brief Runs f(), adds its fenced seconds to `seconds` and records it as `phase`.
+  template <class F>
+  void timed(perf::Phase phase, double& seconds, F&& f, std::int32_t ring_step = -1, std::int32_t peer = -1,
+             std::uint64_t bytes = 0) {
+    Stopwatch watch("Nbody::timed");
+    const double begin = trace ? trace->now() : 0.0;
+    f();
+    const double elapsed = watch.stop();
+    seconds += elapsed;
+    if (trace) trace->record(phase, begin, begin + elapsed, ring_step, peer, bytes);
+  }
+
   /// \brief Called by long computations between tiles, so that transfers progress (MPI over
   /// shared memory only moves data inside MPI calls).
   std::function<void()> progress;
@@ -93,13 +109,5 @@ class ScheduleContext {
   std::unique_ptr<comm::Communicator> team_;
   std::map<std::pair<int, int>, PositionsView> positions_;
 };
-
-/// \brief Adds the fenced seconds of f() to `seconds`.
-template <class F>
-void timed(double& seconds, F&& f) {
-  Stopwatch watch("Nbody::timed");
-  f();
-  seconds += watch.stop();
-}
 
 }  // namespace wf::nbody

@@ -16,8 +16,8 @@ Buffer<T> gather_team(ScheduleContext& ctx, const BlockLayout& layout, const Buf
   const index_t n = ctx.shard_tokens();
   if (c == 1) return shard;
   Buffer<T> gathered("Nbody::gathered", layout.size(n) * c), block("Nbody::team_block", layout.size(n * c));
-  timed(ctx.times.collectives, [&] { ctx.team().all_gather(shard.data(), gathered.data(), layout.size(n), {what, 0}); });
-  timed(ctx.times.other, [&] { concat_blocks(layout, c, n, gathered.data(), block.data()); });
+  ctx.timed(perf::Phase::collective, ctx.times.collectives, [&] { ctx.team().all_gather(shard.data(), gathered.data(), layout.size(n), {what, 0}); });
+  ctx.timed(perf::Phase::other, ctx.times.other, [&] { concat_blocks(layout, c, n, gathered.data(), block.data()); });
   return block;
 }
 
@@ -28,12 +28,12 @@ void reduce_team(ScheduleContext& ctx, const BlockLayout& layout, const Buffer<T
   const int c = ctx.grid().team_size();
   const index_t n = ctx.shard_tokens();
   if (c == 1) {
-    timed(ctx.times.other, [&] { Kokkos::deep_copy(shard, block); });
+    ctx.timed(perf::Phase::other, ctx.times.other, [&] { Kokkos::deep_copy(shard, block); });
     return;
   }
   Buffer<T> parts("Nbody::parts", layout.size(n) * c);
-  timed(ctx.times.other, [&] { split_blocks(layout, c, n, block.data(), parts.data()); });
-  timed(ctx.times.collectives,
+  ctx.timed(perf::Phase::other, ctx.times.other, [&] { split_blocks(layout, c, n, block.data(), parts.data()); });
+  ctx.timed(perf::Phase::collective, ctx.times.collectives,
         [&] { ctx.team().reduce_scatter(parts.data(), shard.data(), layout.size(n), combine, {what, 0}); });
 }
 
@@ -71,7 +71,15 @@ comm::Request exchange(ScheduleContext& ctx, const Buffer<T>& send, int to, cons
 /// \brief Waits for `request` (if any), charging the time to exposed communication.
 inline void wait_exposed(ScheduleContext& ctx, comm::Request& request) {
   if (request.empty()) return;
-  timed(ctx.times.ring_wait, [&] { ctx.world().wait(request); });
+  // For the trace: the step, the first peer and the bytes this process sends in the request.
+  const comm::Request::State& state = *request.state();
+  std::int32_t peer = -1;
+  std::uint64_t bytes = 0;
+  for (const auto& item : state.items) {
+    if (peer < 0) peer = ctx.world().world_rank(item.peer);
+    if (item.kind == comm::Transfer::send) bytes += item.bytes;
+  }
+  ctx.timed(perf::Phase::p2p_wait, ctx.times.ring_wait, [&] { ctx.world().wait(request); }, state.step, peer, bytes);
 }
 
 }  // namespace wf::nbody

@@ -41,10 +41,10 @@ Buffer<T> to_head_shard(ScheduleContext& ctx, const BlockLayout& layout, const B
   for (auto& seg : part_layout.segments) seg.rows /= p;
   Buffer<T> packed("Nbody::ulysses_packed", shard.span()), received("Nbody::ulysses_received", shard.span());
   Buffer<T> whole("Nbody::ulysses_whole", part_layout.size(n * p));
-  timed(ctx.times.other, [&] { pack_rows(layout, p, n, shard.data(), packed.data(), false); });
-  timed(ctx.times.collectives,
+  ctx.timed(perf::Phase::other, ctx.times.other, [&] { pack_rows(layout, p, n, shard.data(), packed.data(), false); });
+  ctx.timed(perf::Phase::collective, ctx.times.collectives,
         [&] { ctx.world().all_to_all(packed.data(), received.data(), part_layout.size(n), {what, 0}); });
-  timed(ctx.times.other, [&] { concat_blocks(part_layout, p, n, received.data(), whole.data()); });
+  ctx.timed(perf::Phase::other, ctx.times.other, [&] { concat_blocks(part_layout, p, n, received.data(), whole.data()); });
   return whole;
 }
 
@@ -57,10 +57,10 @@ void to_sequence_shard(ScheduleContext& ctx, const BlockLayout& layout, const Bu
   BlockLayout part_layout = layout;
   for (auto& seg : part_layout.segments) seg.rows /= p;
   Buffer<T> parts("Nbody::ulysses_parts", shard.span()), received("Nbody::ulysses_received", shard.span());
-  timed(ctx.times.other, [&] { split_blocks(part_layout, p, n, whole.data(), parts.data()); });
-  timed(ctx.times.collectives,
+  ctx.timed(perf::Phase::other, ctx.times.other, [&] { split_blocks(part_layout, p, n, whole.data(), parts.data()); });
+  ctx.timed(perf::Phase::collective, ctx.times.collectives,
         [&] { ctx.world().all_to_all(parts.data(), received.data(), part_layout.size(n), {what, 0}); });
-  timed(ctx.times.other, [&] { pack_rows(layout, p, n, received.data(), shard.data(), true); });
+  ctx.timed(perf::Phase::other, ctx.times.other, [&] { pack_rows(layout, p, n, received.data(), shard.data(), true); });
 }
 
 }  // namespace detail
@@ -91,7 +91,7 @@ UlyssesState<T> ulysses_forward(ScheduleContext& ctx, const Interaction& whole_i
   state.results = Buffer<T>("Nbody::ulysses_results", inter.result_layout().size(total));
   const auto pos = ctx.all_positions();
   inter.begin(state.results.data(), total);
-  timed(ctx.times.compute, [&] {
+  ctx.timed(perf::Phase::attention_compute, ctx.times.compute, [&] {
     inter.interact(state.targets.data(), pos, total, state.sources.data(), pos, total, ctx.progress);
     inter.finish();
   });
@@ -113,7 +113,7 @@ void ulysses_backward(ScheduleContext& ctx, const Interaction& whole_inter, cons
   Buffer<T> dkey("Nbody::ulysses_dkey", inter.key_grad_layout().size(total));
   const std::size_t q_size = forward.targets.span();
   const auto pos = ctx.all_positions();
-  timed(ctx.times.compute, [&] {
+  ctx.timed(perf::Phase::attention_compute, ctx.times.compute, [&] {
     Kokkos::deep_copy(Kokkos::subview(query, std::make_pair(std::size_t(0), q_size)), forward.targets);
     inter.make_query_rest(forward.results.data(), d_o.data(), query.data() + q_size, total);
     inter.interact_backward(query.data(), pos, total, dquery.data(), forward.sources.data(), pos, total, dkey.data(),

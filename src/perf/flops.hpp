@@ -26,6 +26,21 @@ inline double attention_backward_flops(double pairs, int heads, int head_dim) {
 /// \brief FLOPs of an m x n x k gemm.
 inline double gemm_flops(double m, double n, double k) { return 2.0 * m * n * k; }
 
+/// \brief FLOPs of one training step of the GPT over n_tokens tokens (docs/model.md): three
+/// times the forward's matrix products (forward, input gradients, weight gradients) plus
+/// attention, 4 d per interacting pair forward and 10 d backward (causal: N (N + 1) / 2 pairs).
+/// Element-wise work (norms, GELU, softmax, embedding) is not counted.
+inline double transformer_step_flops(int vocab, int d_model, int layers, int heads, int kv_heads, int head_dim,
+                                     int mlp_dim, std::int64_t n_tokens) {
+  const double d = d_model, n = static_cast<double>(n_tokens);
+  const double projections = 2.0 * d * (2.0 * heads * head_dim + 2.0 * kv_heads * head_dim);  // q, k, v, o
+  const double mlp = 2.0 * 2.0 * d * mlp_dim;
+  const double matmul_forward = n * (layers * (projections + mlp) + 2.0 * d * vocab);
+  const double attention = layers * (attention_forward_flops(attention_pairs(n_tokens, true), heads, head_dim) +
+                                     attention_backward_flops(attention_pairs(n_tokens, true), heads, head_dim));
+  return 3.0 * matmul_forward + attention;
+}
+
 /// \brief FLOPs per softened gravity interaction, the customary count (3 sub, 3 fma for r^2,
 /// rsqrt and its cube, 3 fma for the force: 20 in all).
 constexpr double gravity_flops_per_interaction = 20.0;

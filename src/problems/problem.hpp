@@ -21,6 +21,10 @@ bool run_kernel_problem(const config::RunConfig& cfg, MPI_Comm comm);
 template <class T>
 bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm);
 
+/// \brief The sequence-parallel GPT training benchmark.
+template <class T>
+bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm);
+
 /// \brief Softened direct-sum gravity through the same tile interface.
 template <class T>
 bool run_gravity_problem(const config::RunConfig& cfg, MPI_Comm comm);

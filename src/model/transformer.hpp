@@ -1,0 +1,55 @@
+// The decoder-only GPT of the benchmark (DESIGN 2.7), sequence-sharded: every process holds
+// the activations of its own tokens; attention goes through the distributed schedules.
+// pre-LayerNorm blocks: x += wo(attn(rope(wq ln1 x), rope(wk ln1 x), wv ln1 x));
+// x += w2 gelu(w1 ln2 x + b1) + b2; logits = lm_head ln_f x; loss = mean next-token CE.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "model/dense_ops.hpp"
+#include "model/parameters.hpp"
+#include "nbody/attention_schedule.hpp"
+
+namespace wf::model {
+
+/// \brief How attention is computed and distributed.
+struct AttentionPlan {
+  kernels::AttentionOptions options;  ///< heads, kv_heads, head_dim, scale, mask, tiles, impl
+  nbody::ScheduleKind kind = nbody::ScheduleKind::wallfacer;
+  nbody::RotateSide rotate = nbody::RotateSide::query;
+};
+
+/// \brief Sums of one forward(+backward) on this process.
+struct LossParts {
+  double loss_sum = 0.0;       ///< cross-entropy summed over this shard's valid targets
+  std::int64_t valid_rows = 0;
+};
+
+template <class T>
+class Transformer {
+ public:
+  /// \brief ctx fixes the process grid and sharding; its shard_tokens() rows are this
+  /// process's tokens (positions ctx.shard_positions(ctx.shard())).
+  Transformer(const ModelShape& shape, const AttentionPlan& plan, nbody::ScheduleContext& ctx);
+
+  /// \brief Forward on this shard (tokens and next-token targets in storage order, -1 = no
+  /// target); with backward, also adds this shard's gradients to params.grads (not reduced
+  /// over processes). total_valid: targets of the whole global sequence (the loss is their mean).
+  LossParts run(Parameters<T>& params, const std::vector<index_t>& tokens, const std::vector<index_t>& targets,
+                bool backward, std::int64_t total_valid);
+
+ private:
+  struct LayerCache;
+  void forward_layer(Parameters<T>& p, int layer, Matrix<T>& x, LayerCache& cache);
+  void backward_layer(Parameters<T>& p, int layer, Matrix<T>& dx, LayerCache& cache);
+
+  ModelShape shape_;
+  AttentionPlan plan_;
+  nbody::ScheduleContext& ctx_;
+  nbody::AttentionInteraction<T> attention_;
+  index_t n_;
+  nbody::PositionsView positions_;
+};
+
+}  // namespace wf::model

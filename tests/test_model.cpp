@@ -1,0 +1,160 @@
+// The whole transformer: finite-difference check of every parameter tensor's gradient in
+// double on one process, and loss and gradients of the distributed model (every schedule the
+// rank count allows) equal to the single-process ones.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <random>
+
+#include "comm/communicator.hpp"
+#include "model/transformer.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+using wf::index_t;
+using wf::model::ModelShape;
+using wf::model::Parameters;
+using wf::model::Transformer;
+using wf::nbody::ScheduleKind;
+
+int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+ModelShape tiny_shape() {
+  ModelShape s;
+  s.vocab = 11;
+  s.d_model = 8;
+  s.layers = 2;
+  s.heads = 2;
+  s.kv_heads = 1;
+  s.head_dim = 4;
+  s.mlp_dim = 12;
+  return s;
+}
+
+wf::model::AttentionPlan plan_for(const ModelShape& s, ScheduleKind kind, wf::nbody::RotateSide side) {
+  wf::model::AttentionPlan plan;
+  plan.options.heads = s.heads;
+  plan.options.kv_heads = s.kv_heads;
+  plan.options.head_dim = s.head_dim;
+  plan.options.scale = 1.0 / std::sqrt(double(s.head_dim));
+  plan.options.mask = wf::kernels::MaskKind::causal;
+  plan.options.q_tile = plan.options.kv_tile = 4;
+  plan.kind = kind;
+  plan.rotate = side;
+  return plan;
+}
+
+std::vector<index_t> random_tokens(index_t n, int vocab, std::uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::vector<index_t> t(static_cast<std::size_t>(n));
+  for (auto& x : t) x = static_cast<index_t>(gen() % static_cast<std::uint64_t>(vocab));
+  return t;
+}
+
+/// Loss (mean over the N - 1 targets) and, optionally, gradients summed over all ranks of comm.
+struct Result {
+  double loss = 0;
+  std::vector<double> grads;
+};
+
+Result run_model(MPI_Comm comm, const ModelShape& shape, ScheduleKind kind, wf::nbody::RotateSide side, int team_size,
+                 const std::vector<index_t>& global_tokens, Parameters<double>& params, bool backward) {
+  int p = 1;
+  MPI_Comm_size(comm, &p);
+  const index_t n_total = static_cast<index_t>(global_tokens.size());
+  auto world = wf::comm::make_mpi_communicator(comm, {});
+  const wf::comm::ProcessGrid grid(p, team_size, wf::comm::Arrangement::team_major);
+  const wf::nbody::Sharding sharding(n_total, p, true);
+  wf::nbody::ScheduleContext ctx(*world, grid, sharding);
+  Transformer<double> model(shape, plan_for(shape, kind, side), ctx);
+  std::vector<index_t> tokens, targets;
+  for (index_t pos : sharding.positions(ctx.shard(), 1)) {
+    tokens.push_back(global_tokens[static_cast<std::size_t>(pos)]);
+    targets.push_back(pos + 1 < n_total ? global_tokens[static_cast<std::size_t>(pos + 1)] : -1);
+  }
+  params.zero_grads();
+  const auto parts = model.run(params, tokens, targets, backward, n_total - 1);
+  Result r;
+  double loss_sum = parts.loss_sum;
+  MPI_Allreduce(MPI_IN_PLACE, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, comm);
+  r.loss = loss_sum / double(n_total - 1);
+  if (backward) {
+    auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params.grads);
+    r.grads.assign(host.data(), host.data() + host.span());
+    MPI_Allreduce(MPI_IN_PLACE, r.grads.data(), static_cast<int>(r.grads.size()), MPI_DOUBLE, MPI_SUM, comm);
+  }
+  return r;
+}
+
+TEST(Model, GradientsMatchFiniteDifferences) {
+  const ModelShape shape = tiny_shape();
+  const auto tokens = random_tokens(12, shape.vocab, 5);
+  Parameters<double> params(shape);
+  params.initialize(3);
+  {  // larger weights than GPT-2's 0.02, so that every path carries signal
+    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params.values);
+    const auto noise = wf::testing::random_vector(h.span(), 9, -0.3, 0.3);
+    for (std::size_t i = 0; i < h.span(); ++i) h(i) += noise[i];
+    Kokkos::deep_copy(params.values, h);
+  }
+  const auto analytic = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+                                  params, true);
+  auto values = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params.values);
+  std::mt19937_64 gen(17);
+  const double h = 1e-5;
+  for (const auto& info : params.infos()) {
+    for (int trial = 0; trial < 3; ++trial) {
+      const std::size_t k = info.offset + gen() % info.size;
+      const double saved = values(k);
+      values(k) = saved + h;
+      Kokkos::deep_copy(params.values, values);
+      const double plus = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+                                    params, false).loss;
+      values(k) = saved - h;
+      Kokkos::deep_copy(params.values, values);
+      const double minus = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+                                     params, false).loss;
+      values(k) = saved;
+      Kokkos::deep_copy(params.values, values);
+      const double numeric = (plus - minus) / (2 * h);
+      EXPECT_NEAR(analytic.grads[k], numeric, 1e-7 + 1e-6 * std::abs(numeric)) << info.name << " element " << k - info.offset;
+    }
+  }
+}
+
+TEST(Model, DistributedEqualsSingleProcess) {
+  const int p = world_size();
+  const ModelShape shape = tiny_shape();
+  const auto tokens = random_tokens(16 * p, shape.vocab, 7);
+  Parameters<double> params(shape);
+  params.initialize(11);
+  const auto single = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+                                params, true);
+  struct Case {
+    ScheduleKind kind;
+    int team_size;
+    wf::nbody::RotateSide side;
+  };
+  std::vector<Case> cases = {{ScheduleKind::ring, 1, wf::nbody::RotateSide::query},
+                             {ScheduleKind::ring, 1, wf::nbody::RotateSide::key}};
+  if (p % 4 == 0) cases.push_back({ScheduleKind::wallfacer, 2, wf::nbody::RotateSide::query});
+  if (shape.kv_heads % p == 0) cases.push_back({ScheduleKind::ulysses, 1, wf::nbody::RotateSide::query});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(wf::nbody::schedule_name(c.kind)) + " c=" + std::to_string(c.team_size));
+    const auto dist = run_model(MPI_COMM_WORLD, shape, c.kind, c.side, c.team_size, tokens, params, true);
+    EXPECT_NEAR(dist.loss, single.loss, 1e-12 * std::abs(single.loss));
+    for (const auto& info : params.infos()) {
+      const std::vector<double> a(dist.grads.begin() + info.offset, dist.grads.begin() + info.offset + info.size);
+      const std::vector<double> b(single.grads.begin() + info.offset, single.grads.begin() + info.offset + info.size);
+      EXPECT_LE(wf::testing::relative_error(a, b), 1e-11) << info.name;
+    }
+  }
+}
+
+}  // namespace

@@ -1,0 +1,123 @@
+// The training benchmark end to end: the recall task's loss falls well below ln(vocab), a run
+// restarted from a checkpoint continues bitwise like an uninterrupted one, the first step's
+// gradients and the results file are written, bad weight files fail cleanly on every rank.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "config/deck.hpp"
+#include "io/hdf5.hpp"
+#include "io/results.hpp"
+#include "model/checkpoint.hpp"
+#include "problems/problem.hpp"
+#include "problems/train_setup.hpp"
+
+namespace {
+
+int world_size() {
+  int s = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  return s;
+}
+
+/// A folder in the temp dir, the same on every rank.
+std::string shared_dir(const std::string& name) {
+  int stamp = static_cast<int>(std::time(nullptr) % 100000);
+  MPI_Bcast(&stamp, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  const auto dir = std::filesystem::temp_directory_path() / ("wf_train_" + std::to_string(stamp) + "_" + name);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) std::filesystem::create_directories(dir);
+  MPI_Barrier(MPI_COMM_WORLD);
+  return dir.string();
+}
+
+wf::config::RunConfig tiny(const std::vector<std::string>& overrides) {
+  const std::string here = __FILE__;
+  return wf::config::load_config(here.substr(0, here.find_last_of('/')) + "/decks/tiny_train.toml", overrides);
+}
+
+TEST(Train, RecallLossFallsWellBelowUniform) {
+  const std::string dir = shared_dir("loss");
+  const auto cfg = tiny({"train.steps=60", "train.results=\"" + dir + "/r.h5\""});
+  ASSERT_TRUE(wf::problems::run_problem(cfg, MPI_COMM_WORLD));
+  const auto results = wf::io::read_results(dir + "/r.h5", MPI_COMM_WORLD);
+  ASSERT_EQ(results.steps.size(), 61u);
+  double last = 0;
+  for (std::size_t i = results.steps.size() - 5; i < results.steps.size(); ++i) last += results.steps[i].loss / 5;
+  const double uniform = std::log(32.0);
+  EXPECT_NEAR(results.steps.front().loss, uniform, 0.25 * uniform);  // starts near ln(vocab)
+  EXPECT_LT(last, 0.75 * uniform) << "mean loss of the last 5 steps";
+  // Every rank's phases and transfers are in the trace.
+  std::vector<int> ranks_seen(static_cast<std::size_t>(world_size()), 0);
+  for (const auto& e : results.events) ranks_seen[static_cast<std::size_t>(e.rank)] = 1;
+  for (int seen : ranks_seen) EXPECT_EQ(seen, 1);
+}
+
+TEST(Train, RestartFromCheckpointIsBitwiseIdentical) {
+  const std::string dir = shared_dir("restart");
+  // Uninterrupted: 6 steps, checkpoints every 3.
+  ASSERT_TRUE(wf::problems::run_problem(
+      tiny({"train.steps=5", "bench.warmup=1", "train.checkpoint_every=3", "train.checkpoint_prefix=\"" + dir + "/a\""}),
+      MPI_COMM_WORLD));
+  // Restarted from step 3 to 6.
+  ASSERT_TRUE(wf::problems::run_problem(
+      tiny({"train.steps=5", "bench.warmup=1", "train.checkpoint_every=3", "train.checkpoint_prefix=\"" + dir + "/b\"",
+            "train.restart_from=\"" + wf::model::checkpoint_path(dir + "/a", 3) + "\""}),
+      MPI_COMM_WORLD));
+  const auto cfg = tiny({});
+  const auto setup = wf::problems::make_train_setup(cfg, MPI_COMM_WORLD);
+  wf::model::Parameters<float> a(setup.shape), b(setup.shape);
+  const auto state_a = wf::model::read_checkpoint(a, wf::model::checkpoint_path(dir + "/a", 6), MPI_COMM_WORLD);
+  const auto state_b = wf::model::read_checkpoint(b, wf::model::checkpoint_path(dir + "/b", 6), MPI_COMM_WORLD);
+  EXPECT_EQ(state_a.step, 6);
+  EXPECT_EQ(state_b.step, 6);
+  EXPECT_EQ(state_a.data_sample, state_b.data_sample);
+  auto equal = [](const auto& x, const auto& y) {
+    auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), x);
+    auto hy = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+    for (std::size_t i = 0; i < hx.span(); ++i)
+      if (hx(i) != hy(i)) return false;
+    return true;
+  };
+  EXPECT_TRUE(equal(a.values, b.values));
+  EXPECT_TRUE(equal(a.adam_m, b.adam_m));
+  EXPECT_TRUE(equal(a.adam_v, b.adam_v));
+}
+
+TEST(Train, WritesFirstStepGradientsAndReadsThemBackAsWeights) {
+  const std::string dir = shared_dir("grads");
+  ASSERT_TRUE(wf::problems::run_problem(
+      tiny({"train.steps=1", "bench.warmup=0", "model.grads_out=\"" + dir + "/g.h5\""}), MPI_COMM_WORLD));
+  // The file's /params load as weights; a run from them starts from the same loss.
+  ASSERT_TRUE(wf::problems::run_problem(
+      tiny({"train.steps=1", "bench.warmup=0", "model.weights_in=\"" + dir + "/g.h5\"",
+            "train.results=\"" + dir + "/r.h5\""}),
+      MPI_COMM_WORLD));
+}
+
+TEST(Train, BadWeightFileFailsOnEveryRank) {
+  const std::string dir = shared_dir("bad");
+  {
+    auto file = wf::io::OutputFile::create(dir + "/w.h5", MPI_COMM_WORLD);
+    const double x = 1.0;
+    wf::io::write_all<double>(file, "/params/embed.weight", {1}, &x);
+    file.commit();
+  }
+  try {
+    wf::problems::run_problem(tiny({"model.weights_in=\"" + dir + "/w.h5\""}), MPI_COMM_WORLD);
+    ADD_FAILURE() << "no error";
+  } catch (const wf::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/params/embed.weight has shape [1]"), std::string::npos) << e.what();
+  }
+  try {
+    wf::problems::run_problem(tiny({"model.weights_in=\"" + dir + "/missing.h5\""}), MPI_COMM_WORLD);
+    ADD_FAILURE() << "no error";
+  } catch (const wf::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.h5"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace

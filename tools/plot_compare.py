@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Compares WallFacer results files (docs/results.md): throughput of each run (left) and its
+mean time per phase over the ranks (right, stacked). Runs are labelled with deck values.
+
+Throughput is /summary/tokens_per_second when the file has it, else the mean of
+/steps/tokens_per_second over the timed steps. Phase times are /timers/avg.
+
+Needs python3 with h5py and matplotlib (Debian: python3-h5py python3-matplotlib).
+"""
+import argparse
+import os
+import sys
+
+COMMUNICATION = ("p2p_wait", "collective", "grad_allreduce")
+COLOURS = {  # the colours of plot_timeline.py
+    "embedding": "#9ecae1", "layer_norm": "#6baed6", "projection": "#2171b5",
+    "attention_compute": "#31a354", "mlp_other": "#a1d99b", "loss": "#9467bd",
+    "optimizer": "#8c6d31", "other": "#bdbdbd",
+    "p2p_wait": "#d62728", "collective": "#ff7f0e", "grad_allreduce": "#e377c2",
+}
+
+
+def fail(message):
+    sys.exit(f"plot_compare.py: error: {message}")
+
+
+def import_libraries():
+    try:
+        import h5py
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as pyplot
+        import numpy
+    except ImportError as error:
+        fail(f"{error}; this tool needs python3 with h5py and matplotlib "
+             "(Debian: apt install python3-h5py python3-matplotlib)")
+    return h5py, pyplot, numpy
+
+
+def dataset(results, path, name):
+    if path not in results or not hasattr(results[path], "shape"):
+        fail(f"{name}: no dataset {path} (not a WallFacer results file, or written without it)")
+    return results[path][...]
+
+
+def text_attribute(node, key, default=""):
+    value = node.attrs.get(key, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def deck_values(text):
+    """The deck as {"section.key": value}: tomllib where there is one, else a line parser that
+    understands what WallFacer writes (sections, key = scalar)."""
+    values = {}
+    try:
+        import tomllib
+        def flatten(table, prefix):
+            for key, value in table.items():
+                if isinstance(value, dict):
+                    flatten(value, f"{prefix}{key}.")
+                else:
+                    values[prefix + key] = value
+        flatten(tomllib.loads(text), "")
+        return values
+    except (ImportError, ValueError):
+        values.clear()
+    section = ""
+    for line in (raw.strip() for raw in text.splitlines()):
+        if line.startswith("[") and "]" in line:
+            section = line[1:line.index("]")].strip() + "."
+        elif "=" in line and not line.startswith("#"):
+            key, value = (part.strip() for part in line.split("=", 1))
+            if value.startswith('"') and '"' in value[1:]:
+                value = value[1:value.index('"', 1)]
+            else:
+                value = value.split("#", 1)[0].strip()
+            values[section + key] = value
+    return values
+
+
+def load(path, label_keys, numpy, h5py):
+    try:
+        results = h5py.File(path, "r")
+    except OSError as error:
+        fail(f"cannot open {path}: {error}")
+    with results:
+        if "/summary/tokens_per_second" in results:
+            rate = float(results["/summary/tokens_per_second"][()])
+        else:
+            rates = dataset(results, "/steps/tokens_per_second", path)
+            timed = dataset(results, "/steps/timed", path).astype(bool)
+            if not timed.any():
+                fail(f"{path}: no /summary/tokens_per_second and no timed step in /steps")
+            rate = float(numpy.mean(rates[timed]))
+        seconds = dataset(results, "/timers/avg", path)
+        if "/timers" not in results or "phases" not in results["/timers"].attrs:
+            fail(f"{path}: no attribute phases on /timers")
+        phases = text_attribute(results["/timers"], "phases").split("\n")
+        deck = deck_values(text_attribute(results, "deck"))
+        ranks = int(results.attrs.get("ranks", 0))
+    if len(phases) != len(seconds):
+        fail(f"{path}: /timers/avg has {len(seconds)} values for {len(phases)} phases")
+    parts = [f"{key.split('.')[-1]}={deck.get(key, '?')}" for key in label_keys]
+    label = "\n".join(parts + [f"ranks={ranks}"]) if parts else os.path.basename(path)
+    return {"path": path, "label": label, "rate": rate, "phases": dict(zip(phases, seconds))}
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Compare WallFacer results files: tokens/s and mean time per phase, one bar per file.")
+    parser.add_argument("results", nargs="+", help="results files (HDF5) written by WallFacer")
+    parser.add_argument("-o", "--output", default="compare.png", help="image to write (default: compare.png)")
+    parser.add_argument("--label-key", default="parallel.schedule,parallel.team_size",
+                        help="comma-separated deck keys that label each run "
+                             "(default: parallel.schedule,parallel.team_size; empty: file names)")
+    args = parser.parse_args()
+    h5py, pyplot, numpy = import_libraries()
+
+    keys = [key.strip() for key in args.label_key.split(",") if key.strip()]
+    runs = [load(path, keys, numpy, h5py) for path in args.results]
+    plain = [run["label"] for run in runs]
+    labels = [f"{label}\n#{plain[:i].count(label) + 1}" if plain.count(label) > 1 else label  # repeated settings
+              for i, label in enumerate(plain)]
+    # Every phase with time in some run, in the files' order.
+    phases = list(dict.fromkeys(name for run in runs for name, value in run["phases"].items() if value > 0.0))
+
+    x = numpy.arange(len(runs))
+    width = 0.7
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(max(10, 4 + 2.6 * len(runs)), 5.5),
+                                            gridspec_kw={"width_ratios": [1, 1.4]})
+    bars = left.bar(x, [run["rate"] for run in runs], width, color="#4c72b0")
+    left.bar_label(bars, labels=[f"{run['rate']:,.0f}" for run in runs], fontsize="small", padding=2)
+    left.set_ylabel("tokens/s")
+    left.set_title("throughput")
+    bottom = numpy.zeros(len(runs))
+    for name in phases:
+        values = numpy.array([run["phases"].get(name, 0.0) for run in runs])
+        right.bar(x, values, width, bottom=bottom, color=COLOURS.get(name, "#7f7f7f"),
+                  label=name + (" (comm)" if name in COMMUNICATION else ""))
+        bottom += values
+    right.set_ylabel("seconds (mean over ranks)")
+    right.set_title("time per phase")
+    handles, names = right.get_legend_handles_labels()  # listed top-down, like the stack
+    right.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                 fontsize="small")
+    for axes in (left, right):
+        axes.set_xticks(x)
+        axes.set_xticklabels(labels, fontsize="small")
+        axes.grid(True, axis="y", color="#e6e6e6", linewidth=0.6)
+        axes.set_axisbelow(True)
+    figure.suptitle(f"{len(runs)} run{'s' if len(runs) != 1 else ''} compared")
+    figure.tight_layout()
+    figure.savefig(args.output, dpi=120)
+    print(f"plot_compare.py: wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
