@@ -52,115 +52,162 @@ Transformer<T>::Transformer(const ModelShape& shape, const AttentionPlan& plan, 
 
 template <class T>
 void Transformer<T>::forward_layer(Parameters<T>& p, int l, Matrix<T>& x, LayerCache& c) {
+  using perf::Phase;
   const int d = shape_.d_model, heads = shape_.heads, kv = shape_.kv_heads, hd = shape_.head_dim;
-  c.x_in = Matrix<T>("Model::x_in", n_, d);
-  Kokkos::deep_copy(c.x_in, x);
-  c.ln1_out = Matrix<T>("Model::ln1_out", n_, d);
-  c.ln1_mean = Vector<T>("Model::ln1_mean", n_);
-  c.ln1_rstd = Vector<T>("Model::ln1_rstd", n_);
-  kernels::layer_norm_forward<T>(x, p.vector(layer_name(l, "ln1.weight")), p.vector(layer_name(l, "ln1.bias")),
-                                 c.ln1_out, c.ln1_mean, c.ln1_rstd);
-  Matrix<T> q("Model::q", n_, heads * hd), k("Model::k", n_, kv * hd), v("Model::v", n_, kv * hd);
-  linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wq.weight")), Vector<T>(), q);
-  linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wk.weight")), Vector<T>(), k);
-  linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wv.weight")), Vector<T>(), v);
-  // Head-major packed blocks for the schedule; rotary on global positions.
-  c.shard.q = nbody::Buffer<T>("Model::q_heads", std::size_t(heads) * n_ * hd);
-  c.shard.kv = nbody::Buffer<T>("Model::kv_heads", 2 * std::size_t(kv) * n_ * hd);
-  to_head_major(q, heads, hd, c.shard.q.data());
-  to_head_major(k, kv, hd, c.shard.kv.data());
-  to_head_major(v, kv, hd, c.shard.kv.data() + std::size_t(kv) * n_ * hd);
-  kernels::apply_rotary<T>(heads_view(c.shard.q.data(), heads, n_, hd), positions_, shape_.rotary_base);
-  kernels::apply_rotary<T>(heads_view(c.shard.kv.data(), kv, n_, hd), positions_, shape_.rotary_base);
-  nbody::allocate_outputs(attention_, n_, c.shard);
-  c.run = nbody::attention_forward(ctx_, plan_.kind, attention_, c.shard);
-  c.o_tok = Matrix<T>("Model::o_tok", n_, heads * hd);
-  to_token_major(c.shard.results.data(), heads, hd, c.o_tok);  // O is the first segment
-  Matrix<T> attn_out("Model::attn_out", n_, d);
-  linear_forward(c.o_tok, p.matrix(layer_name(l, "attn.wo.weight")), Vector<T>(), attn_out);
-  add_in_place(x, attn_out);
-  c.x_mid = Matrix<T>("Model::x_mid", n_, d);
-  Kokkos::deep_copy(c.x_mid, x);
-  c.ln2_out = Matrix<T>("Model::ln2_out", n_, d);
-  c.ln2_mean = Vector<T>("Model::ln2_mean", n_);
-  c.ln2_rstd = Vector<T>("Model::ln2_rstd", n_);
-  kernels::layer_norm_forward<T>(x, p.vector(layer_name(l, "ln2.weight")), p.vector(layer_name(l, "ln2.bias")),
-                                 c.ln2_out, c.ln2_mean, c.ln2_rstd);
+  set_layer(l);
+  phase(Phase::layer_norm, [&] {
+    c.x_in = Matrix<T>("Model::x_in", n_, d);
+    Kokkos::deep_copy(c.x_in, x);
+    c.ln1_out = Matrix<T>("Model::ln1_out", n_, d);
+    c.ln1_mean = Vector<T>("Model::ln1_mean", n_);
+    c.ln1_rstd = Vector<T>("Model::ln1_rstd", n_);
+    kernels::layer_norm_forward<T>(x, p.vector(layer_name(l, "ln1.weight")), p.vector(layer_name(l, "ln1.bias")),
+                                   c.ln1_out, c.ln1_mean, c.ln1_rstd);
+  });
+  phase(Phase::projection, [&] {
+    Matrix<T> q("Model::q", n_, heads * hd), k("Model::k", n_, kv * hd), v("Model::v", n_, kv * hd);
+    linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wq.weight")), Vector<T>(), q);
+    linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wk.weight")), Vector<T>(), k);
+    linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wv.weight")), Vector<T>(), v);
+    // Head-major packed blocks for the schedule; rotary on global positions.
+    c.shard.q = nbody::Buffer<T>("Model::q_heads", std::size_t(heads) * n_ * hd);
+    c.shard.kv = nbody::Buffer<T>("Model::kv_heads", 2 * std::size_t(kv) * n_ * hd);
+    to_head_major(q, heads, hd, c.shard.q.data());
+    to_head_major(k, kv, hd, c.shard.kv.data());
+    to_head_major(v, kv, hd, c.shard.kv.data() + std::size_t(kv) * n_ * hd);
+    kernels::apply_rotary<T>(heads_view(c.shard.q.data(), heads, n_, hd), positions_, shape_.rotary_base);
+    kernels::apply_rotary<T>(heads_view(c.shard.kv.data(), kv, n_, hd), positions_, shape_.rotary_base);
+    nbody::allocate_outputs(attention_, n_, c.shard);
+  });
+  c.run = nbody::attention_forward(ctx_, plan_.kind, attention_, c.shard);  // traced by the schedule
+  phase(Phase::projection, [&] {
+    c.o_tok = Matrix<T>("Model::o_tok", n_, heads * hd);
+    to_token_major(c.shard.results.data(), heads, hd, c.o_tok);  // O is the first segment
+    Matrix<T> attn_out("Model::attn_out", n_, d);
+    linear_forward(c.o_tok, p.matrix(layer_name(l, "attn.wo.weight")), Vector<T>(), attn_out);
+    add_in_place(x, attn_out);
+  });
+  phase(Phase::layer_norm, [&] {
+    c.x_mid = Matrix<T>("Model::x_mid", n_, d);
+    Kokkos::deep_copy(c.x_mid, x);
+    c.ln2_out = Matrix<T>("Model::ln2_out", n_, d);
+    c.ln2_mean = Vector<T>("Model::ln2_mean", n_);
+    c.ln2_rstd = Vector<T>("Model::ln2_rstd", n_);
+    kernels::layer_norm_forward<T>(x, p.vector(layer_name(l, "ln2.weight")), p.vector(layer_name(l, "ln2.bias")),
+                                   c.ln2_out, c.ln2_mean, c.ln2_rstd);
+  });
   c.u = Matrix<T>("Model::u", n_, shape_.mlp_dim);
   c.g = Matrix<T>("Model::g", n_, shape_.mlp_dim);
-  linear_forward(c.ln2_out, p.matrix(layer_name(l, "mlp.w1.weight")), p.vector(layer_name(l, "mlp.w1.bias")), c.u);
-  kernels::gelu_forward<T>(flat(c.u), flat(c.g));
-  Matrix<T> mlp_out("Model::mlp_out", n_, d);
-  linear_forward(c.g, p.matrix(layer_name(l, "mlp.w2.weight")), p.vector(layer_name(l, "mlp.w2.bias")), mlp_out);
-  add_in_place(x, mlp_out);
+  phase(Phase::projection, [&] {
+    linear_forward(c.ln2_out, p.matrix(layer_name(l, "mlp.w1.weight")), p.vector(layer_name(l, "mlp.w1.bias")), c.u);
+  });
+  phase(Phase::mlp_other, [&] { kernels::gelu_forward<T>(flat(c.u), flat(c.g)); });
+  phase(Phase::projection, [&] {
+    Matrix<T> mlp_out("Model::mlp_out", n_, d);
+    linear_forward(c.g, p.matrix(layer_name(l, "mlp.w2.weight")), p.vector(layer_name(l, "mlp.w2.bias")), mlp_out);
+    add_in_place(x, mlp_out);
+  });
 }
 
 template <class T>
 void Transformer<T>::backward_layer(Parameters<T>& p, int l, Matrix<T>& dx, LayerCache& c) {
+  using perf::Phase;
   const int d = shape_.d_model, heads = shape_.heads, kv = shape_.kv_heads, hd = shape_.head_dim;
+  set_layer(l);
   // MLP branch: x_out = x_mid + w2 gelu(w1 ln2(x_mid) + b1) + b2.
   Matrix<T> dg("Model::dg", n_, shape_.mlp_dim), dln2("Model::dln2", n_, d), dres("Model::dres", n_, d);
-  linear_backward(dx, c.g, p.matrix(layer_name(l, "mlp.w2.weight")), p.grad_matrix(layer_name(l, "mlp.w2.weight")),
-                  p.grad_vector(layer_name(l, "mlp.w2.bias")), dg, T(0));
-  kernels::gelu_backward<T>(flat(c.u), flat(dg), flat(dg));
-  linear_backward(dg, c.ln2_out, p.matrix(layer_name(l, "mlp.w1.weight")), p.grad_matrix(layer_name(l, "mlp.w1.weight")),
-                  p.grad_vector(layer_name(l, "mlp.w1.bias")), dln2, T(0));
-  kernels::layer_norm_backward<T>(dln2, c.x_mid, p.vector(layer_name(l, "ln2.weight")), c.ln2_mean, c.ln2_rstd, dres,
-                                  p.grad_vector(layer_name(l, "ln2.weight")), p.grad_vector(layer_name(l, "ln2.bias")));
-  add_in_place(dx, dres);
+  phase(Phase::projection, [&] {
+    linear_backward(dx, c.g, p.matrix(layer_name(l, "mlp.w2.weight")), p.grad_matrix(layer_name(l, "mlp.w2.weight")),
+                    p.grad_vector(layer_name(l, "mlp.w2.bias")), dg, T(0));
+  });
+  phase(Phase::mlp_other, [&] { kernels::gelu_backward<T>(flat(c.u), flat(dg), flat(dg)); });
+  phase(Phase::projection, [&] {
+    linear_backward(dg, c.ln2_out, p.matrix(layer_name(l, "mlp.w1.weight")),
+                    p.grad_matrix(layer_name(l, "mlp.w1.weight")), p.grad_vector(layer_name(l, "mlp.w1.bias")), dln2,
+                    T(0));
+  });
+  phase(Phase::layer_norm, [&] {
+    kernels::layer_norm_backward<T>(dln2, c.x_mid, p.vector(layer_name(l, "ln2.weight")), c.ln2_mean, c.ln2_rstd,
+                                    dres, p.grad_vector(layer_name(l, "ln2.weight")),
+                                    p.grad_vector(layer_name(l, "ln2.bias")));
+    add_in_place(dx, dres);
+  });
   // Attention branch: x_mid = x_in + wo attn(...).
-  Matrix<T> do_tok("Model::do_tok", n_, heads * hd);
-  linear_backward(dx, c.o_tok, p.matrix(layer_name(l, "attn.wo.weight")), p.grad_matrix(layer_name(l, "attn.wo.weight")),
-                  Vector<T>(), do_tok, T(0));
-  c.shard.d_o = nbody::Buffer<T>("Model::do_heads", std::size_t(heads) * n_ * hd);
-  to_head_major(do_tok, heads, hd, c.shard.d_o.data());
-  nbody::attention_backward(ctx_, plan_.kind, plan_.rotate, attention_, c.run, c.shard);
-  // The schedule's gradients are for the rotated q and k: rotate them back.
-  kernels::apply_rotary<T>(heads_view(c.shard.dq.data(), heads, n_, hd), positions_, shape_.rotary_base, true);
-  kernels::apply_rotary<T>(heads_view(c.shard.dkv.data(), kv, n_, hd), positions_, shape_.rotary_base, true);
-  Matrix<T> dq("Model::dq", n_, heads * hd), dk("Model::dk", n_, kv * hd), dv("Model::dv", n_, kv * hd);
-  to_token_major(c.shard.dq.data(), heads, hd, dq);
-  to_token_major(c.shard.dkv.data(), kv, hd, dk);
-  to_token_major(c.shard.dkv.data() + std::size_t(kv) * n_ * hd, kv, hd, dv);
+  phase(Phase::projection, [&] {
+    Matrix<T> do_tok("Model::do_tok", n_, heads * hd);
+    linear_backward(dx, c.o_tok, p.matrix(layer_name(l, "attn.wo.weight")),
+                    p.grad_matrix(layer_name(l, "attn.wo.weight")), Vector<T>(), do_tok, T(0));
+    c.shard.d_o = nbody::Buffer<T>("Model::do_heads", std::size_t(heads) * n_ * hd);
+    to_head_major(do_tok, heads, hd, c.shard.d_o.data());
+  });
+  nbody::attention_backward(ctx_, plan_.kind, plan_.rotate, attention_, c.run, c.shard);  // traced by the schedule
   Matrix<T> dln1("Model::dln1", n_, d);
-  linear_backward(dq, c.ln1_out, p.matrix(layer_name(l, "attn.wq.weight")), p.grad_matrix(layer_name(l, "attn.wq.weight")),
-                  Vector<T>(), dln1, T(0));
-  linear_backward(dk, c.ln1_out, p.matrix(layer_name(l, "attn.wk.weight")), p.grad_matrix(layer_name(l, "attn.wk.weight")),
-                  Vector<T>(), dln1, T(1));
-  linear_backward(dv, c.ln1_out, p.matrix(layer_name(l, "attn.wv.weight")), p.grad_matrix(layer_name(l, "attn.wv.weight")),
-                  Vector<T>(), dln1, T(1));
-  kernels::layer_norm_backward<T>(dln1, c.x_in, p.vector(layer_name(l, "ln1.weight")), c.ln1_mean, c.ln1_rstd, dres,
-                                  p.grad_vector(layer_name(l, "ln1.weight")), p.grad_vector(layer_name(l, "ln1.bias")));
-  add_in_place(dx, dres);
+  phase(Phase::projection, [&] {
+    // The schedule's gradients are for the rotated q and k: rotate them back.
+    kernels::apply_rotary<T>(heads_view(c.shard.dq.data(), heads, n_, hd), positions_, shape_.rotary_base, true);
+    kernels::apply_rotary<T>(heads_view(c.shard.dkv.data(), kv, n_, hd), positions_, shape_.rotary_base, true);
+    Matrix<T> dq("Model::dq", n_, heads * hd), dk("Model::dk", n_, kv * hd), dv("Model::dv", n_, kv * hd);
+    to_token_major(c.shard.dq.data(), heads, hd, dq);
+    to_token_major(c.shard.dkv.data(), kv, hd, dk);
+    to_token_major(c.shard.dkv.data() + std::size_t(kv) * n_ * hd, kv, hd, dv);
+    linear_backward(dq, c.ln1_out, p.matrix(layer_name(l, "attn.wq.weight")),
+                    p.grad_matrix(layer_name(l, "attn.wq.weight")), Vector<T>(), dln1, T(0));
+    linear_backward(dk, c.ln1_out, p.matrix(layer_name(l, "attn.wk.weight")),
+                    p.grad_matrix(layer_name(l, "attn.wk.weight")), Vector<T>(), dln1, T(1));
+    linear_backward(dv, c.ln1_out, p.matrix(layer_name(l, "attn.wv.weight")),
+                    p.grad_matrix(layer_name(l, "attn.wv.weight")), Vector<T>(), dln1, T(1));
+  });
+  phase(Phase::layer_norm, [&] {
+    kernels::layer_norm_backward<T>(dln1, c.x_in, p.vector(layer_name(l, "ln1.weight")), c.ln1_mean, c.ln1_rstd,
+                                    dres, p.grad_vector(layer_name(l, "ln1.weight")),
+                                    p.grad_vector(layer_name(l, "ln1.bias")));
+    add_in_place(dx, dres);
+  });
 }
 
 template <class T>
 LossParts Transformer<T>::run(Parameters<T>& p, const std::vector<index_t>& tokens, const std::vector<index_t>& targets,
                               bool backward, std::int64_t total_valid) {
+  using perf::Phase;
   require(static_cast<index_t>(tokens.size()) == n_ && static_cast<index_t>(targets.size()) == n_,
           "the model expects " + std::to_string(n_) + " tokens and targets on this process");
   const int d = shape_.d_model;
   const auto token_view = to_device(tokens, "Model::tokens");
   const auto target_view = to_device(targets, "Model::targets");
   Matrix<T> x("Model::x", n_, d);
-  embedding_forward(p.matrix("embed.weight"), token_view, x);
+  set_layer(-1);
+  phase(Phase::embedding, [&] { embedding_forward(p.matrix("embed.weight"), token_view, x); });
   std::vector<LayerCache> caches(static_cast<std::size_t>(shape_.layers));
   for (int l = 0; l < shape_.layers; ++l) forward_layer(p, l, x, caches[static_cast<std::size_t>(l)]);
+  set_layer(-1);
   Matrix<T> lnf_out("Model::lnf_out", n_, d), logits("Model::logits", n_, shape_.vocab);
   Vector<T> lnf_mean("Model::lnf_mean", n_), lnf_rstd("Model::lnf_rstd", n_);
-  kernels::layer_norm_forward<T>(x, p.vector("ln_f.weight"), p.vector("ln_f.bias"), lnf_out, lnf_mean, lnf_rstd);
-  linear_forward(lnf_out, p.matrix("lm_head.weight"), Vector<T>(), logits);
-  const auto ce = kernels::cross_entropy_forward<T>(logits, target_view);
-  LossParts parts{ce.sum, static_cast<std::int64_t>(ce.valid_rows)};
+  phase(Phase::layer_norm, [&] {
+    kernels::layer_norm_forward<T>(x, p.vector("ln_f.weight"), p.vector("ln_f.bias"), lnf_out, lnf_mean, lnf_rstd);
+  });
+  phase(Phase::projection, [&] { linear_forward(lnf_out, p.matrix("lm_head.weight"), Vector<T>(), logits); });
+  LossParts parts;
+  phase(Phase::loss, [&] {
+    const auto ce = kernels::cross_entropy_forward<T>(logits, target_view);
+    parts = {ce.sum, static_cast<std::int64_t>(ce.valid_rows)};
+  });
   if (!backward) return parts;
 
   Matrix<T> dlogits("Model::dlogits", n_, shape_.vocab), dlnf("Model::dlnf", n_, d), dx("Model::dx", n_, d);
-  kernels::cross_entropy_backward<T>(logits, target_view, 1.0 / static_cast<double>(total_valid), dlogits);
-  linear_backward(dlogits, lnf_out, p.matrix("lm_head.weight"), p.grad_matrix("lm_head.weight"), Vector<T>(), dlnf, T(0));
-  kernels::layer_norm_backward<T>(dlnf, x, p.vector("ln_f.weight"), lnf_mean, lnf_rstd, dx, p.grad_vector("ln_f.weight"),
-                                  p.grad_vector("ln_f.bias"));
+  phase(Phase::loss, [&] {
+    kernels::cross_entropy_backward<T>(logits, target_view, 1.0 / static_cast<double>(total_valid), dlogits);
+  });
+  phase(Phase::projection, [&] {
+    linear_backward(dlogits, lnf_out, p.matrix("lm_head.weight"), p.grad_matrix("lm_head.weight"), Vector<T>(), dlnf,
+                    T(0));
+  });
+  phase(Phase::layer_norm, [&] {
+    kernels::layer_norm_backward<T>(dlnf, x, p.vector("ln_f.weight"), lnf_mean, lnf_rstd, dx,
+                                    p.grad_vector("ln_f.weight"), p.grad_vector("ln_f.bias"));
+  });
   for (int l = shape_.layers - 1; l >= 0; --l) backward_layer(p, l, dx, caches[static_cast<std::size_t>(l)]);
-  embedding_backward(p.grad_matrix("embed.weight"), token_view, dx);
+  set_layer(-1);
+  phase(Phase::embedding, [&] { embedding_backward(p.grad_matrix("embed.weight"), token_view, dx); });
   return parts;
 }
 

@@ -41,6 +41,15 @@ class Transformer {
 
  private:
   struct LayerCache;
+  /// Runs f() as one span of `phase` in the trace (when the context has one).
+  template <class F>
+  void phase(perf::Phase which, F&& f) {
+    double unused = 0.0;
+    ctx_.timed(which, unused, std::forward<F>(f));
+  }
+  void set_layer(int layer) {
+    if (ctx_.trace) ctx_.trace->set_layer(layer);
+  }
   void forward_layer(Parameters<T>& p, int layer, Matrix<T>& x, LayerCache& cache);
   void backward_layer(Parameters<T>& p, int layer, Matrix<T>& dx, LayerCache& cache);
 

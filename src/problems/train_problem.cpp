@@ -62,7 +62,6 @@ RunOutcome<T> train(const config::RunConfig& cfg, const TrainSetup& setup, comm:
     const double begin = trace.now();
     const auto parts = net.run(params, tokens, targets, true, n_total - 1);
     const double model_seconds = model_watch.stop();
-    trace.record(perf::Phase::other, begin, begin + model_seconds);  // the whole model pass
     double loss = parts.loss_sum;
     Stopwatch reduce_watch("Train::allreduce");
     world.all_reduce_sum(&loss, 1, {"loss all-reduce", 0});
