@@ -4,33 +4,17 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
-#include <filesystem>
-
 #include "config/deck.hpp"
 #include "io/hdf5.hpp"
 #include "kernels/attention_reference.hpp"
+#include "mpi_test_util.hpp"
 #include "problems/problem.hpp"
 #include "test_util.hpp"
 
 namespace {
 
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
-
-/// A path in the temp dir, the same on every rank.
-std::string shared_temp_path(const std::string& name) {
-  int stamp = static_cast<int>(std::time(nullptr) % 100000);
-  MPI_Bcast(&stamp, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  return (std::filesystem::temp_directory_path() / ("wf_test_" + std::to_string(stamp) + "_" + name)).string();
-}
+using wf::testing::shared_temp_path;
+using wf::testing::world_size;
 
 /// [N][rows][d] file order -> [rows][N][d] head-major.
 std::vector<double> head_major(const std::vector<double>& token_major, std::int64_t n, int rows, int d) {
@@ -99,11 +83,7 @@ void run_case(const IoCase& io) {
   EXPECT_LE(wf::testing::relative_error(head_major(wf::io::read_all<double>(file, "/grad/dq"), n, heads, d), ref.dq), 1e-12);
   EXPECT_LE(wf::testing::relative_error(head_major(wf::io::read_all<double>(file, "/grad/dk"), n, kv_heads, d), ref.dk), 1e-12);
   EXPECT_LE(wf::testing::relative_error(head_major(wf::io::read_all<double>(file, "/grad/dv"), n, kv_heads, d), ref.dv), 1e-12);
-  MPI_Barrier(MPI_COMM_WORLD);
-  if (world_rank() == 0) {
-    std::filesystem::remove(input);
-    std::filesystem::remove(output);
-  }
+  wf::testing::remove_shared({input, output});
 }
 
 TEST(AttentionProblem, RingRoundTripsHdf5Causal) { run_case({"ring", 1, true}); }
@@ -122,12 +102,7 @@ TEST(AttentionProblem, BadInputFileFailsOnEveryRank) {
       "[run]\nproblem = \"attention\"\n[attention]\nseq_len = 64\nheads = 2\nhead_dim = 4\ninput = "
       "\"/nonexistent/in.h5\"\n[bench]\nwarmup = 0\nrepeats = 1\n";
   const auto cfg = wf::config::config_from_toml(deck, "test deck");
-  try {
-    wf::problems::run_problem(cfg, MPI_COMM_WORLD);
-    ADD_FAILURE() << "no error";
-  } catch (const wf::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/in.h5"), std::string::npos) << e.what();
-  }
+  wf::testing::expect_error_containing([&] { wf::problems::run_problem(cfg, MPI_COMM_WORLD); }, {"/nonexistent/in.h5"});
 }
 
 }  // namespace

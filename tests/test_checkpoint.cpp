@@ -3,7 +3,6 @@
 // type checks, atomic replacement). Runs on 1 and 2 ranks.
 #include <gtest/gtest.h>
 #include <mpi.h>
-#include <unistd.h>
 
 #include <Kokkos_Core.hpp>
 #include <cstdint>
@@ -17,6 +16,7 @@
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "model/checkpoint.hpp"
+#include "mpi_test_util.hpp"
 
 namespace fs = std::filesystem;
 using wf::io::InputFile;
@@ -29,74 +29,9 @@ namespace {
 
 const MPI_Comm world = MPI_COMM_WORLD;
 
-int rank() {
-  int r = 0;
-  MPI_Comm_rank(world, &r);
-  return r;
-}
-
-std::string broadcast(std::string text) {
-  int length = static_cast<int>(text.size());
-  MPI_Bcast(&length, 1, MPI_INT, 0, world);
-  text.resize(static_cast<std::size_t>(length));
-  if (length > 0) MPI_Bcast(&text[0], length, MPI_CHAR, 0, world);
-  return text;
-}
-
-/// A fresh directory named by rank 0 for every rank, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    if (rank() == 0) {
-      std::random_device device;
-      path_ = (fs::temp_directory_path() /
-               ("wf_test_checkpoint_" + std::to_string(::getpid()) + "_" + std::to_string(device())))
-                  .string();
-      fs::create_directories(path_);
-    }
-    path_ = broadcast(path_);
-    MPI_Barrier(world);
-  }
-  ~TempDir() {
-    MPI_Barrier(world);
-    std::error_code ignored;
-    if (rank() == 0) fs::remove_all(path_, ignored);
-    MPI_Barrier(world);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-/// True on every rank when `path` exists (after a barrier).
-bool exists_everywhere(const std::string& path) {
-  MPI_Barrier(world);
-  int found = fs::exists(path) ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MIN, world);
-  return found == 1;
-}
-
-/// Expects `body` to throw wf::Error with exactly `expected` (when given) or containing every
-/// one of `parts`, and the same message on every rank.
-template <class Body>
-void expect_error(Body&& body, const std::vector<std::string>& parts, const std::string& expected = "") {
-  std::string message;
-  try {
-    body();
-    ADD_FAILURE() << "no wf::Error thrown (expected one mentioning '" << parts.front() << "')";
-  } catch (const wf::Error& error) {
-    message = error.what();
-  }
-  if (!expected.empty()) {
-    EXPECT_EQ(message, expected);
-  }
-  for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message << "\n lacks: " << part;
-  EXPECT_EQ(message, broadcast(message)) << "ranks report different messages";
-}
+using wf::testing::exists_everywhere;
+using wf::testing::expect_error;
+using wf::testing::TempDir;
 
 ModelShape small_shape() {
   ModelShape s;
@@ -161,7 +96,7 @@ struct HookGuard {
 
 template <class T>
 void check_weights_round_trip() {
-  TempDir dir;
+  TempDir dir("checkpoint");
   const std::string path = dir.file("weights.h5");
   const auto written = random_parameters<T>(small_shape(), 7);
   wf::model::write_weights(written, path, world);
@@ -189,7 +124,7 @@ TEST(Weights, RoundTripFloat) { check_weights_round_trip<float>(); }
 TEST(Weights, RoundTripDouble) { check_weights_round_trip<double>(); }
 
 TEST(Weights, FloatFileIntoDoubleParameters) {
-  TempDir dir;
+  TempDir dir("checkpoint");
   const std::string path = dir.file("float.h5");
   const auto written = random_parameters<float>(small_shape(), 3);
   wf::model::write_weights(written, path, world);
@@ -202,7 +137,7 @@ TEST(Weights, FloatFileIntoDoubleParameters) {
 }
 
 TEST(Weights, OtherGroupAndExtraDatasetsIgnored) {
-  TempDir dir;
+  TempDir dir("checkpoint");
   const std::string path = dir.file("extra.h5");
   const auto written = random_parameters<double>(small_shape(), 5);
   {
@@ -248,7 +183,7 @@ void write_defective(const std::string& path, const Parameters<float>& params, D
 }
 
 TEST(Weights, BadFilesFailOnEveryRankAndChangeNothing) {
-  TempDir dir;
+  TempDir dir("checkpoint");
   const auto good = random_parameters<float>(small_shape(), 11);
   Parameters<float> target(small_shape());
   target.initialize(1);
@@ -276,7 +211,7 @@ TEST(Weights, BadFilesFailOnEveryRankAndChangeNothing) {
 // ---------------------------------------------------------------- tokens and gradients
 
 TEST(Tokens, LoadAndErrors) {
-  TempDir dir;
+  TempDir dir("checkpoint");
   const std::string path = dir.file("tokens.h5");
   const std::vector<std::int64_t> tokens = {5, 0, 10, 3, 3, 7, 1, 2, 9, 4, 6, 8};
   const std::vector<float> reals(12, 1.5f);
@@ -319,7 +254,7 @@ TEST(Tokens, LoadAndErrors) {
 }
 
 TEST(Gradients, ParamsGradsAndLossInOneFile) {
-  TempDir dir;
+  TempDir dir("checkpoint");
   const std::string path = dir.file("grads.h5");
   const auto params = random_parameters<float>(small_shape(), 21);
   wf::model::write_grads_and_loss(params, 2.718281828459045, path, world);
@@ -340,7 +275,7 @@ const std::string deck = "[run]\nseed = 42\nproblem = \"train\"\n\n[model]\nd_mo
 
 template <class T>
 void check_checkpoint_round_trip() {
-  TempDir dir;
+  TempDir dir("checkpoint");
   const std::string path = wf::model::checkpoint_path(dir.path() + "/", 10);
   const auto written = random_parameters<T>(small_shape(), 31);
   TrainingState state;
@@ -378,7 +313,7 @@ TEST(Checkpoint, RoundTripFloatBitwise) { check_checkpoint_round_trip<float>(); 
 TEST(Checkpoint, RoundTripDoubleBitwise) { check_checkpoint_round_trip<double>(); }
 
 TEST(Checkpoint, ShapeOrTypeMismatchFails) {
-  TempDir dir;
+  TempDir dir("checkpoint");
   const std::string path = dir.file("ckpt.h5");
   wf::model::write_checkpoint(random_parameters<float>(small_shape(), 1), TrainingState{}, deck, path, world);
 
@@ -411,7 +346,7 @@ TEST(Checkpoint, ShapeOrTypeMismatchFails) {
 }
 
 TEST(Checkpoint, FailedWriteKeepsThePreviousCheckpoint) {
-  TempDir dir;
+  TempDir dir("checkpoint");
   HookGuard guard;
   const std::string path = dir.file("ckpt.h5");
   const auto first = random_parameters<double>(small_shape(), 100);
@@ -450,7 +385,7 @@ TEST(Checkpoint, FailedWriteKeepsThePreviousCheckpoint) {
 }
 
 TEST(Checkpoint, PathNames) {
-  TempDir dir;
+  TempDir dir("checkpoint");
   EXPECT_EQ(wf::model::checkpoint_path("runs/gpt", 10), "runs/gpt_step000010.h5");
   EXPECT_EQ(wf::model::checkpoint_path("runs/", 0), "runs/step000000.h5");
   EXPECT_EQ(wf::model::checkpoint_path(dir.path(), 1234567), dir.path() + "/step1234567.h5");

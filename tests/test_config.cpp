@@ -15,15 +15,13 @@
 #include "config/command_line.hpp"
 #include "config/deck.hpp"
 #include "core/error.hpp"
+#include "mpi_test_util.hpp"
 
 namespace wf::config {
 namespace {
 
-int rank_of_world() {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
+using wf::testing::world_rank;
+using wf::testing::world_size;
 
 // The message of the ConfigError that `action` throws ("" and a test failure if none).
 template <class Action>
@@ -398,9 +396,8 @@ TEST(CommandLineTest, Errors) {
 // ---------------------------------------------------------------- collective errors
 
 TEST(CollectiveErrors, LastRankFailureReachesEveryRank) {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  const int rank = rank_of_world();
+  const int size = world_size();
+  const int rank = world_rank();
   const int failing = size - 1;  // with one rank, rank 0 is the failing one
   const bool ok = rank != failing;
   const std::string local = ok ? "" : "deck is bad on rank " + std::to_string(rank);
@@ -413,9 +410,9 @@ TEST(CollectiveErrors, LastRankFailureReachesEveryRank) {
       size > 1 ? "rank " + std::to_string(failing) + ": " + expected_tail : expected_tail;
   EXPECT_EQ(message, expected);
 
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   const int code = wf::collective_exit_code(MPI_COMM_WORLD, ok, local);
-  const std::string printed = testing::internal::GetCapturedStderr();
+  const std::string printed = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(code, 0);
   if (rank == 0) {
     EXPECT_TRUE(contains(printed, "error: " + expected)) << printed;
@@ -429,16 +426,15 @@ TEST(CollectiveErrors, LastRankFailureReachesEveryRank) {
 }
 
 TEST(CollectiveErrors, AllRanksFailingGiveOneUnprefixedMessage) {
-  const int rank = rank_of_world();
+  const int rank = world_rank();
   std::string message;
   EXPECT_FALSE(wf::all_ranks_ok(MPI_COMM_WORLD, false, "bad " + std::to_string(rank), message));
   EXPECT_EQ(message, "bad 0");  // the lowest rank's message; no rank named, all failed alike
 }
 
 TEST(CollectiveErrors, LowestFailingRankIsNamed) {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  const int rank = rank_of_world();
+  const int size = world_size();
+  const int rank = world_rank();
   const bool ok = rank == 0 && size > 1;  // every rank but 0 fails (with one rank: rank 0 fails)
   std::string message;
   EXPECT_FALSE(wf::all_ranks_ok(MPI_COMM_WORLD, ok, "bad " + std::to_string(rank), message));
@@ -447,9 +443,8 @@ TEST(CollectiveErrors, LowestFailingRankIsNamed) {
 
 TEST(CollectiveErrors, ConfigErrorOnOneRankFailsAll) {
   // Only the last rank gets a bad override; every rank must learn of it.
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  const int rank = rank_of_world();
+  const int size = world_size();
+  const int rank = world_rank();
   std::vector<std::string> overrides;
   if (rank == size - 1) overrides.push_back("attention.heads=-3");
   bool ok = true;

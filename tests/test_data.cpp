@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "model/data.hpp"
+#include "mpi_test_util.hpp"
 
 namespace {
 
@@ -63,15 +64,7 @@ double chi_square(const std::vector<double>& counts, double expected) {
   return x;
 }
 
-template <class F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const wf::Error& e) {
-    return e.what();
-  }
-  return "(no wf::Error thrown)";
-}
+using wf::testing::error_message;
 
 struct Entry {
   std::int64_t position, key, value;

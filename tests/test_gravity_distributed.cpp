@@ -20,6 +20,7 @@
 #include "config/run_config.hpp"
 #include "core/error.hpp"
 #include "kernels/gravity.hpp"
+#include "mpi_test_util.hpp"
 #include "nbody/gravity_interaction.hpp"
 #include "nbody/multi_ring.hpp"
 #include "problems/gravity_bodies.hpp"
@@ -39,17 +40,8 @@ constexpr double kG = 0.7;
 constexpr index_t kBodiesPerRank = 96;
 constexpr int kTile = 32;  // divides the shard, not every team block: both tilings are covered below
 
-int world_size() {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
-
-int world_rank() {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
+using wf::testing::world_rank;
+using wf::testing::world_size;
 
 /// Team sizes the grid allows for P that the tests cover: 1; 2 when 4 | P; sqrt(P) when square.
 std::vector<int> team_sizes(int processes) {
@@ -274,13 +266,8 @@ TEST(GravityDistributedProblem, EndToEnd) {
 
 /// Expects run_gravity_problem to throw wf::Error whose message contains every one of `words`.
 void expect_problem_error(const wf::config::RunConfig& cfg, const std::vector<std::string>& words) {
-  try {
-    (void)wf::problems::run_gravity_problem<float>(cfg, MPI_COMM_WORLD);
-    ADD_FAILURE() << "no wf::Error thrown";
-  } catch (const wf::Error& e) {
-    const std::string what = e.what();
-    for (const auto& w : words) EXPECT_NE(what.find(w), std::string::npos) << what;
-  }
+  wf::testing::expect_error_containing([&] { (void)wf::problems::run_gravity_problem<float>(cfg, MPI_COMM_WORLD); },
+                                       words);
 }
 
 TEST(GravityDistributedProblem, RejectsOnEveryRank) {

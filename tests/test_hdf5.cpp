@@ -2,19 +2,16 @@
 // fail on every rank with one message, atomic commit, attributes. Runs on 1, 2 and 4 ranks.
 #include <gtest/gtest.h>
 #include <mpi.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "io/hdf5.hpp"
+#include "mpi_test_util.hpp"
 
-namespace fs = std::filesystem;
 using wf::io::InputFile;
 using wf::io::OutputFile;
 using wf::io::TokenRange;
@@ -23,68 +20,16 @@ namespace {
 
 const MPI_Comm world = MPI_COMM_WORLD;
 
-int rank() {
-  int r = 0;
-  MPI_Comm_rank(world, &r);
-  return r;
-}
-std::uint64_t ranks() {
-  int n = 1;
-  MPI_Comm_size(world, &n);
-  return static_cast<std::uint64_t>(n);
-}
+using wf::testing::exists_anywhere;
+using wf::testing::exists_everywhere;
+using wf::testing::expect_error;
+using wf::testing::TempDir;
+using wf::testing::world_rank;
 
-std::string broadcast(std::string text) {
-  int length = static_cast<int>(text.size());
-  MPI_Bcast(&length, 1, MPI_INT, 0, world);
-  text.resize(static_cast<std::size_t>(length));
-  MPI_Bcast(&text[0], length, MPI_CHAR, 0, world);
-  return text;
-}
-
-/// A fresh directory under the system temp dir, named by rank 0 for everyone, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    if (rank() == 0) {
-      std::random_device device;
-      path_ =
-          (fs::temp_directory_path() / ("wf_test_hdf5_" + std::to_string(::getpid()) + "_" + std::to_string(device())))
-              .string();
-      fs::create_directories(path_);
-    }
-    path_ = broadcast(path_);
-    MPI_Barrier(world);
-  }
-  ~TempDir() {
-    MPI_Barrier(world);
-    std::error_code ignored;
-    if (rank() == 0) fs::remove_all(path_, ignored);
-    MPI_Barrier(world);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-/// True on every rank when `path` exists (checked after a barrier).
-bool exists_everywhere(const std::string& path) {
-  MPI_Barrier(world);
-  int found = fs::exists(path) ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MIN, world);
-  return found == 1;
-}
-
-bool exists_anywhere(const std::string& path) {
-  MPI_Barrier(world);
-  int found = fs::exists(path) ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MAX, world);
-  return found == 1;
-}
+std::uint64_t ranks() { return static_cast<std::uint64_t>(wf::testing::world_size()); }
 
 void write_text(const std::string& path, const std::string& text) {
-  if (rank() == 0) std::ofstream(path) << text;
+  if (world_rank() == 0) std::ofstream(path) << text;
   MPI_Barrier(world);
 }
 
@@ -104,12 +49,12 @@ TokenRange chunk(std::uint64_t tokens, std::uint64_t chunks, std::uint64_t i) {
 
 /// One block per rank, in rank order.
 std::vector<TokenRange> contiguous(std::uint64_t tokens) {
-  return {chunk(tokens, ranks(), static_cast<std::uint64_t>(rank()))};
+  return {chunk(tokens, ranks(), static_cast<std::uint64_t>(world_rank()))};
 }
 
 /// 2P chunks; rank r holds chunks r and 2P-1-r (balances causal attention).
 std::vector<TokenRange> zigzag(std::uint64_t tokens) {
-  const std::uint64_t chunks = 2 * ranks(), r = static_cast<std::uint64_t>(rank());
+  const std::uint64_t chunks = 2 * ranks(), r = static_cast<std::uint64_t>(world_rank());
   return {chunk(tokens, chunks, r), chunk(tokens, chunks, chunks - 1 - r)};
 }
 
@@ -141,20 +86,6 @@ std::vector<T> everything(const std::vector<std::uint64_t>& dims, int axis) {
   return slices_of<T>(dims, axis, {{0, dims[static_cast<std::size_t>(axis)]}});
 }
 
-/// Expects `body` to throw wf::Error containing every one of `parts`, with one message on all ranks.
-template <class Body>
-void expect_error(Body&& body, const std::vector<std::string>& parts) {
-  std::string message;
-  try {
-    body();
-    ADD_FAILURE() << "no wf::Error thrown (expected one mentioning '" << parts.front() << "')";
-  } catch (const wf::Error& error) {
-    message = error.what();
-  }
-  for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message << "\n lacks: " << part;
-  EXPECT_EQ(message, broadcast(message)) << "ranks report different messages";
-}
-
 template <class T>
 void write_tensor(const std::string& path, const std::string& dataset, const std::vector<std::uint64_t>& dims, int axis,
                   const std::vector<TokenRange>& ranges) {
@@ -168,7 +99,7 @@ void write_tensor(const std::string& path, const std::string& dataset, const std
 
 template <class T>
 void check_round_trip(const std::vector<std::uint64_t>& dims, int axis) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::uint64_t tokens = dims[static_cast<std::size_t>(axis)];
   for (const bool write_zigzag : {false, true}) {
     SCOPED_TRACE(write_zigzag ? "written by zigzag, read by contiguous" : "written by contiguous, read by zigzag");
@@ -196,7 +127,7 @@ TEST(Hdf5, TokenAxis1RoundTrip) {
 TEST(Hdf5, Int64RoundTrip) { check_round_trip<std::int64_t>({41}, 0); }
 
 TEST(Hdf5, ReadConvertsBetweenFloatAndDouble) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::vector<std::uint64_t> dims = {23, 2, 3};
   write_tensor<float>(dir.file("f32.h5"), "/input/q", dims, 0, contiguous(23));
   write_tensor<double>(dir.file("f64.h5"), "/input/q", dims, 0, contiguous(23));
@@ -222,9 +153,9 @@ TEST(Hdf5, ReadConvertsBetweenFloatAndDouble) {
 }
 
 TEST(Hdf5, RangesInAnyOrderAndAdjacent) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::vector<std::uint64_t> dims = {4, 43};
-  const std::uint64_t chunks = 2 * ranks(), r = static_cast<std::uint64_t>(rank());
+  const std::uint64_t chunks = 2 * ranks(), r = static_cast<std::uint64_t>(world_rank());
   const std::vector<TokenRange> reversed = {chunk(43, chunks, chunks - 1 - r), chunk(43, chunks, r)};
   write_tensor<double>(dir.file("order.h5"), "/t", dims, 1, reversed);
   auto file = InputFile::open(dir.file("order.h5"), world);
@@ -240,13 +171,13 @@ TEST(Hdf5, RangesInAnyOrderAndAdjacent) {
 }
 
 TEST(Hdf5, RankWithoutRangesTakesPart) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::vector<std::uint64_t> dims = {31, 2, 4};
   // The last rank owns nothing (alone, rank 0 owns everything plus an empty range).
-  const bool idle = ranks() > 1 && static_cast<std::uint64_t>(rank()) == ranks() - 1;
+  const bool idle = ranks() > 1 && static_cast<std::uint64_t>(world_rank()) == ranks() - 1;
   std::vector<TokenRange> ranges;
   if (ranks() == 1) ranges = {{0, 31}, {31, 0}};
-  if (!idle && ranks() > 1) ranges = {chunk(31, ranks() - 1, static_cast<std::uint64_t>(rank()))};
+  if (!idle && ranks() > 1) ranges = {chunk(31, ranks() - 1, static_cast<std::uint64_t>(world_rank()))};
   {
     auto file = OutputFile::create(dir.file("idle.h5"), world);
     const auto local = slices_of<float>(dims, 0, ranges);
@@ -262,14 +193,14 @@ TEST(Hdf5, RankWithoutRangesTakesPart) {
 }
 
 TEST(Hdf5, WriteAllAndSmallDatasets) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::vector<std::int64_t> ids = {0, -1, (std::int64_t{1} << 62) + 3, 42, 7};
   const double scalar = 0.1;
   {
     auto file = OutputFile::create(dir.file("small.h5"), world);
     // Only rank 0's data is written; the others pass nothing.
-    wf::io::write_all<std::int64_t>(file, "/tokens/ids", {5}, rank() == 0 ? ids.data() : nullptr);
-    wf::io::write_all<double>(file, "/summary/loss", {}, rank() == 0 ? &scalar : nullptr);
+    wf::io::write_all<std::int64_t>(file, "/tokens/ids", {5}, world_rank() == 0 ? ids.data() : nullptr);
+    wf::io::write_all<double>(file, "/summary/loss", {}, world_rank() == 0 ? &scalar : nullptr);
     wf::io::write_all<float>(file, "/summary/empty", {0, 3}, nullptr);
     file.commit();
   }
@@ -290,7 +221,7 @@ TEST(Hdf5, WriteAllAndSmallDatasets) {
 // ---------------------------------------------------------------- bad inputs
 
 TEST(Hdf5, BadFilesFailOnEveryRank) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::string missing = dir.file("missing.h5"), text = dir.file("text.h5");
   testing::internal::CaptureStderr();
   expect_error([&] { InputFile::open(missing, world); }, {"cannot open HDF5 file '" + missing + "': no such file"});
@@ -302,7 +233,7 @@ TEST(Hdf5, BadFilesFailOnEveryRank) {
 }
 
 TEST(Hdf5, BadDatasetsFailOnEveryRank) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::string path = dir.file("x.h5");
   const std::vector<std::uint64_t> dims = {100, 8, 4};
   {
@@ -314,8 +245,9 @@ TEST(Hdf5, BadDatasetsFailOnEveryRank) {
     expect_error([&] { wf::io::write_all<std::int64_t>(file, "/input/ids", {100}, ids.data()); },
                  {path + ": /input/ids already exists"});
     if (ranks() > 1)
-      expect_error([&] { wf::io::write_all<double>(file, "/bad", {static_cast<std::uint64_t>(rank()) + 1}, nullptr); },
-                   {path + ": /bad: ranks disagree"});
+      expect_error(
+          [&] { wf::io::write_all<double>(file, "/bad", {static_cast<std::uint64_t>(world_rank()) + 1}, nullptr); },
+          {path + ": /bad: ranks disagree"});
     file.commit();
   }
   auto file = InputFile::open(path, world);
@@ -351,7 +283,7 @@ TEST(Hdf5, BadDatasetsFailOnEveryRank) {
       {"/input/q: token ranges [0, 10) and [5, 15) overlap"});
   expect_error([&] { wf::io::dataset_dims(file, "/input/v"); }, {path + ": dataset /input/v not found"});
   // A bad range on the last rank only: every rank throws, naming that rank when there are others.
-  const bool last = static_cast<std::uint64_t>(rank()) == ranks() - 1;
+  const bool last = static_cast<std::uint64_t>(world_rank()) == ranks() - 1;
   const std::vector<TokenRange> ranges = last ? std::vector<TokenRange>{{95, 10}} : std::vector<TokenRange>{};
   const std::string culprit = ranks() > 1 ? "rank " + std::to_string(ranks() - 1) + ": " : "";
   expect_error([&] { read("/input/q", dims, ranges); },
@@ -361,7 +293,7 @@ TEST(Hdf5, BadDatasetsFailOnEveryRank) {
 // ---------------------------------------------------------------- atomic write
 
 TEST(Hdf5, UncommittedFileLeavesNothing) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::string path = dir.file("atomic.h5");
   {
     auto file = OutputFile::create(path, world);
@@ -385,7 +317,7 @@ TEST(Hdf5, UncommittedFileLeavesNothing) {
 }
 
 TEST(Hdf5, CommitReplacesAnExistingFileOnlyThen) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::string path = dir.file("replace.h5");
   write_text(path, "previous results\n");
   {
@@ -410,7 +342,7 @@ TEST(Hdf5, CommitReplacesAnExistingFileOnlyThen) {
 // ---------------------------------------------------------------- attributes
 
 TEST(Hdf5, AttributesRoundTrip) {
-  TempDir dir;
+  TempDir dir("hdf5");
   const std::string path = dir.file("attributes.h5");
   std::string deck = "# deck\n[attention]\nheads = 8\nname = \"grüße\"\n";
   while (deck.size() < 100000) deck += "# a long comment line to push the text past 64 KiB\n";
@@ -427,7 +359,7 @@ TEST(Hdf5, AttributesRoundTrip) {
     wf::io::write_attribute(file, "/", "software", "WallFacer");
     wf::io::write_attribute(file, "/", "deck", deck);
     wf::io::write_attribute(file, "/", "empty", std::string());
-    wf::io::write_attribute(file, "/", "date", "rank " + std::to_string(rank()));  // rank 0's wins
+    wf::io::write_attribute(file, "/", "date", "rank " + std::to_string(world_rank()));  // rank 0's wins
     wf::io::write_attribute(file, "/output/lse", "log", "natural");
     wf::io::write_attribute(file, "output", "count", std::int64_t{-7});
     expect_error([&] { wf::io::write_attribute(file, "/missing", "x", 1.0); }, {path + ": object /missing not found"});

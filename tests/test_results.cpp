@@ -4,15 +4,12 @@
 // set, also writes a demo results file there (for the plot_tools test).
 #include <gtest/gtest.h>
 #include <mpi.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
-#include <random>
 #include <regex>
 #include <set>
 #include <string>
@@ -23,10 +20,10 @@
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "io/results.hpp"
+#include "mpi_test_util.hpp"
 #include "perf/trace.hpp"
 #include "wf_config.hpp"
 
-namespace fs = std::filesystem;
 using wf::io::RunResults;
 using wf::perf::Phase;
 using wf::perf::TraceEvent;
@@ -36,72 +33,11 @@ namespace {
 const MPI_Comm world = MPI_COMM_WORLD;
 constexpr std::size_t phase_count = static_cast<std::size_t>(Phase::count_);
 
-int rank() {
-  int r = 0;
-  MPI_Comm_rank(world, &r);
-  return r;
-}
-int ranks() {
-  int n = 1;
-  MPI_Comm_size(world, &n);
-  return n;
-}
-
-std::string broadcast(std::string text) {
-  int length = static_cast<int>(text.size());
-  MPI_Bcast(&length, 1, MPI_INT, 0, world);
-  text.resize(static_cast<std::size_t>(length));
-  if (length > 0) MPI_Bcast(&text[0], length, MPI_CHAR, 0, world);
-  return text;
-}
-
-/// A fresh directory under the system temp dir, named by rank 0 for everyone, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    if (rank() == 0) {
-      std::random_device device;
-      path_ = (fs::temp_directory_path() /
-               ("wf_test_results_" + std::to_string(::getpid()) + "_" + std::to_string(device())))
-                  .string();
-      fs::create_directories(path_);
-    }
-    path_ = broadcast(path_);
-    MPI_Barrier(world);
-  }
-  ~TempDir() {
-    MPI_Barrier(world);
-    std::error_code ignored;
-    if (rank() == 0) fs::remove_all(path_, ignored);
-    MPI_Barrier(world);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-/// True when `path` exists on any rank (checked after a barrier).
-bool exists_anywhere(const std::string& path) {
-  MPI_Barrier(world);
-  int found = fs::exists(path) ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &found, 1, MPI_INT, MPI_MAX, world);
-  return found == 1;
-}
-
-/// Expects `body` to throw wf::Error containing every one of `parts`, with one message on all ranks.
-template <class Body>
-void expect_error(Body&& body, const std::vector<std::string>& parts) {
-  std::string message;
-  try {
-    body();
-    ADD_FAILURE() << "no wf::Error thrown (expected one mentioning '" << parts.front() << "')";
-  } catch (const wf::Error& error) {
-    message = error.what();
-  }
-  for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message << "\n lacks: " << part;
-  EXPECT_EQ(message, broadcast(message)) << "ranks report different messages";
-}
+using wf::testing::exists_anywhere;
+using wf::testing::expect_error;
+using wf::testing::TempDir;
+using wf::testing::world_rank;
+using wf::testing::world_size;
 
 // ---------------------------------------------------------------- the data of a test run
 
@@ -116,7 +52,7 @@ TraceEvent event_of(int r, int i) {
   e.layer = i % 3 - 1;  // -1 (outside the layers), 0, 1
   e.phase = static_cast<std::int32_t>((r + i) % static_cast<int>(phase_count));
   e.ring_step = i % 2 == 0 ? -1 : i;
-  e.peer = i % 2 == 0 ? -1 : (r + 1) % ranks();
+  e.peer = i % 2 == 0 ? -1 : (r + 1) % world_size();
   e.bytes = i % 2 == 0 ? 0 : (std::uint64_t{1} << 40) + 12345u * static_cast<std::uint64_t>(i + r);
   e.begin = 0.1 * r + 1.0 / 3.0 * i + 1e-9;  // needs every bit of a double
   e.end = e.begin + 0.7 / (i + 1);
@@ -230,9 +166,9 @@ TEST(Trace, ClockStartsAtTheOriginAndIncreases) {
 // ---------------------------------------------------------------- round trips
 
 TEST(Results, RoundTripIsExact) {
-  TempDir dir;
+  TempDir dir("results");
   const std::string path = dir.file("results.h5");
-  wf::io::write_results(path, local_results(rank()), world);
+  wf::io::write_results(path, local_results(world_rank()), world);
   EXPECT_FALSE(exists_anywhere(path + ".tmp"));
   const RunResults back = wf::io::read_results(path, world);
   const RunResults root = local_results(0);
@@ -242,7 +178,7 @@ TEST(Results, RoundTripIsExact) {
   EXPECT_EQ(back.git_hash, WF_GIT_HASH);
   EXPECT_TRUE(std::regex_match(back.date, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"))) << back.date;
   EXPECT_EQ(back.kokkos_backend, wf::compat::default_execution_space_name());
-  EXPECT_EQ(back.ranks, ranks());
+  EXPECT_EQ(back.ranks, world_size());
   EXPECT_EQ(back.problem, "transformer");
   EXPECT_EQ(back.deck_text, deck);
 
@@ -266,24 +202,24 @@ TEST(Results, RoundTripIsExact) {
   }
 
   // Every rank's timers, and min/avg/max over the ranks.
-  ASSERT_EQ(back.rank_phase_seconds.size(), static_cast<std::size_t>(ranks()));
+  ASSERT_EQ(back.rank_phase_seconds.size(), static_cast<std::size_t>(world_size()));
   for (std::size_t p = 0; p < phase_count; ++p) {
     double min = seconds_of(0, p), max = min, sum = 0.0;
-    for (int r = 0; r < ranks(); ++r) {
+    for (int r = 0; r < world_size(); ++r) {
       EXPECT_EQ(back.rank_phase_seconds[static_cast<std::size_t>(r)][p], seconds_of(r, p));
       min = std::min(min, seconds_of(r, p));
       max = std::max(max, seconds_of(r, p));
       sum += seconds_of(r, p);
     }
     EXPECT_EQ(back.phase_min[p], min) << "phase " << p;
-    EXPECT_EQ(back.phase_avg[p], sum / ranks()) << "phase " << p;
+    EXPECT_EQ(back.phase_avg[p], sum / world_size()) << "phase " << p;
     EXPECT_EQ(back.phase_max[p], max) << "phase " << p;
-    EXPECT_EQ(back.phase_seconds[p], seconds_of(rank(), p));
+    EXPECT_EQ(back.phase_seconds[p], seconds_of(world_rank(), p));
   }
 
   // Every rank's events, in rank order.
   std::vector<TraceEvent> expected;
-  for (int r = 0; r < ranks(); ++r)
+  for (int r = 0; r < world_size(); ++r)
     for (int i = 0; i < event_count(r); ++i) expected.push_back(event_of(r, i));
   ASSERT_EQ(back.events.size(), expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i) {
@@ -293,7 +229,7 @@ TEST(Results, RoundTripIsExact) {
 }
 
 TEST(Results, EmptyRunRoundTrips) {
-  TempDir dir;
+  TempDir dir("results");
   const std::string path = dir.file("empty.h5");
   RunResults local;  // no summary, steps or events; zero timers
   wf::io::write_results(path, local, world);
@@ -303,31 +239,31 @@ TEST(Results, EmptyRunRoundTrips) {
   EXPECT_TRUE(back.events.empty());
   EXPECT_EQ(back.problem, "");
   EXPECT_EQ(back.deck_text, "");
-  ASSERT_EQ(back.rank_phase_seconds.size(), static_cast<std::size_t>(ranks()));
+  ASSERT_EQ(back.rank_phase_seconds.size(), static_cast<std::size_t>(world_size()));
   for (std::size_t p = 0; p < phase_count; ++p) EXPECT_EQ(back.phase_max[p], 0.0);
 }
 
 TEST(Results, DatasetsHaveTheDocumentedShapesAndTypes) {
-  TempDir dir;
+  TempDir dir("results");
   const std::string path = dir.file("layout.h5");
-  wf::io::write_results(path, local_results(rank()), world);
+  wf::io::write_results(path, local_results(world_rank()), world);
   auto file = wf::io::InputFile::open(path, world);
   std::uint64_t total = 0;
-  for (int r = 0; r < ranks(); ++r) total += static_cast<std::uint64_t>(event_count(r));
+  for (int r = 0; r < world_size(); ++r) total += static_cast<std::uint64_t>(event_count(r));
   const std::uint64_t p = phase_count, steps = local_results(0).steps.size();
   using Dims = std::vector<std::uint64_t>;
   EXPECT_EQ(wf::io::dataset_dims(file, "/summary/tokens_per_second"), Dims{});
   EXPECT_EQ(wf::io::read_attribute<std::string>(file, "/summary/tokens_per_second", "unit"), "tokens/s");
   for (const char* name : {"step", "loss", "seconds", "tokens_per_second", "grad_norm", "timed"})
     EXPECT_EQ(wf::io::dataset_dims(file, std::string("/steps/") + name), Dims{steps}) << name;
-  EXPECT_EQ(wf::io::dataset_dims(file, "/timers/seconds"), (Dims{static_cast<std::uint64_t>(ranks()), p}));
+  EXPECT_EQ(wf::io::dataset_dims(file, "/timers/seconds"), (Dims{static_cast<std::uint64_t>(world_size()), p}));
   for (const char* name : {"min", "avg", "max"})
     EXPECT_EQ(wf::io::dataset_dims(file, std::string("/timers/") + name), Dims{p}) << name;
   for (const char* name : {"rank", "step", "layer", "phase", "ring_step", "peer", "bytes", "begin", "end"})
     EXPECT_EQ(wf::io::dataset_dims(file, std::string("/trace/") + name), Dims{total}) << name;
   EXPECT_EQ(wf::io::read_attribute<std::string>(file, "/timers", "phases"), wf::io::phase_names_text());
   EXPECT_EQ(wf::io::read_attribute<std::string>(file, "/trace", "phases"), wf::io::phase_names_text());
-  EXPECT_EQ(wf::io::read_attribute<std::int64_t>(file, "/", "ranks"), ranks());
+  EXPECT_EQ(wf::io::read_attribute<std::int64_t>(file, "/", "ranks"), world_size());
 
   // Element types, as h5py and numpy see them.
   const auto type_of = [&](const std::string& name) {
@@ -347,9 +283,9 @@ TEST(Results, DatasetsHaveTheDocumentedShapesAndTypes) {
 // ---------------------------------------------------------------- atomic writes and errors
 
 TEST(Results, FailedWriteLeavesNoFile) {
-  TempDir dir;
+  TempDir dir("results");
   const std::string path = dir.file("failed.h5");
-  RunResults local = local_results(rank());
+  RunResults local = local_results(world_rank());
   local.summary.push_back({"loss", 3.0, ""});  // a duplicate name: fails after the file was created
   expect_error([&] { wf::io::write_results(path, local, world); }, {"failed.h5", "/summary/loss", "already exists"});
   EXPECT_FALSE(exists_anywhere(path));
@@ -357,10 +293,10 @@ TEST(Results, FailedWriteLeavesNoFile) {
 }
 
 TEST(Results, FailedWriteKeepsThePreviousFile) {
-  TempDir dir;
+  TempDir dir("results");
   const std::string path = dir.file("kept.h5");
-  wf::io::write_results(path, local_results(rank()), world);
-  RunResults bad = local_results(rank());
+  wf::io::write_results(path, local_results(world_rank()), world);
+  RunResults bad = local_results(world_rank());
   bad.problem = "overwritten";
   bad.summary.push_back({"tokens_per_second", 1.0, "tokens/s"});
   expect_error([&] { wf::io::write_results(path, bad, world); }, {"kept.h5", "already exists"});
@@ -369,9 +305,9 @@ TEST(Results, FailedWriteKeepsThePreviousFile) {
 }
 
 TEST(Results, BadSummaryNameFailsOnEveryRank) {
-  TempDir dir;
+  TempDir dir("results");
   const std::string path = dir.file("bad_name.h5");
-  RunResults local = local_results(rank());
+  RunResults local = local_results(world_rank());
   local.summary.push_back({"tokens/s", 1.0, ""});
   expect_error([&] { wf::io::write_results(path, local, world); }, {"bad_name.h5", "summary name 'tokens/s'"});
   EXPECT_FALSE(exists_anywhere(path));
@@ -379,7 +315,7 @@ TEST(Results, BadSummaryNameFailsOnEveryRank) {
 }
 
 TEST(Results, ReadingAFileThatIsNotAResultsFileFails) {
-  TempDir dir;
+  TempDir dir("results");
   const std::string path = dir.file("other.h5");
   {
     auto file = wf::io::OutputFile::create(path, world);
@@ -393,13 +329,13 @@ TEST(Results, ReadingAFileThatIsNotAResultsFileFails) {
 }
 
 TEST(Results, ReadingAFileWithoutADatasetNamesIt) {
-  TempDir dir;
+  TempDir dir("results");
   const std::string path = dir.file("partial.h5");
   {
     auto file = wf::io::OutputFile::create(path, world);
     for (const char* name : {"software", "version", "git_hash", "date", "kokkos_backend", "problem", "deck"})
       wf::io::write_attribute(file, "/", name, "x");
-    wf::io::write_attribute(file, "/", "ranks", ranks());
+    wf::io::write_attribute(file, "/", "ranks", world_size());
     const double x = 1.0;
     wf::io::write_all<double>(file, "/summary/x", {}, &x);
     wf::io::write_attribute(file, "/summary/x", "unit", "s");
@@ -488,7 +424,7 @@ RunResults demo_results(int r, int size) {
 TEST(Results, DemoFileForThePlotTools) {
   const char* path = std::getenv("WF_RESULTS_DEMO");
   if (path == nullptr || *path == '\0') GTEST_SKIP() << "WF_RESULTS_DEMO is not set";
-  wf::io::write_results(path, demo_results(rank(), ranks()), world);
+  wf::io::write_results(path, demo_results(world_rank(), world_size()), world);
   const RunResults back = wf::io::read_results(path, world);
   EXPECT_EQ(back.steps.size(), 8u);
   EXPECT_FALSE(back.events.empty());

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "mpi_test_util.hpp"
 #include "perf/traffic_model.hpp"
 #include "schedule_runner.hpp"
 
@@ -16,12 +17,7 @@ using wf::comm::Arrangement;
 using wf::nbody::RotateSide;
 using wf::nbody::ScheduleKind;
 using wf::testing::ScheduleCase;
-
-int world_size() {
-  int size = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
+using wf::testing::world_size;
 
 /// Team sizes valid for P: 1, 2 when 4 | P, and sqrt(P) when P is a square.
 std::vector<int> team_sizes(int p) {
@@ -100,8 +96,7 @@ TEST(Schedules, CountersEqualTrafficModel) {
       (void)a;
       return world->link_class(b);
     };
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const int rank = wf::testing::world_rank();
     const auto predicted = wf::perf::predict_attention_traffic(c.kind, c.rotate, grid, shape, rank, link, true, true);
     for (int cls = 0; cls < 2; ++cls) {
       EXPECT_EQ(run.traffic.bytes[cls], predicted.bytes[cls]) << "link class " << cls;

@@ -5,34 +5,21 @@
 #include <mpi.h>
 
 #include <cmath>
-#include <filesystem>
 
 #include "config/deck.hpp"
 #include "io/hdf5.hpp"
 #include "io/results.hpp"
 #include "model/checkpoint.hpp"
+#include "mpi_test_util.hpp"
 #include "problems/problem.hpp"
 #include "problems/train_setup.hpp"
 
 namespace {
 
-int world_size() {
-  int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
-  return s;
-}
+using wf::testing::world_size;
 
 /// A folder in the temp dir, the same on every rank.
-std::string shared_dir(const std::string& name) {
-  int stamp = static_cast<int>(std::time(nullptr) % 100000);
-  MPI_Bcast(&stamp, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  const auto dir = std::filesystem::temp_directory_path() / ("wf_train_" + std::to_string(stamp) + "_" + name);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank == 0) std::filesystem::create_directories(dir);
-  MPI_Barrier(MPI_COMM_WORLD);
-  return dir.string();
-}
+
 
 wf::config::RunConfig tiny(const std::vector<std::string>& overrides) {
   const std::string here = __FILE__;
@@ -40,7 +27,8 @@ wf::config::RunConfig tiny(const std::vector<std::string>& overrides) {
 }
 
 TEST(Train, RecallLossFallsWellBelowUniform) {
-  const std::string dir = shared_dir("loss");
+  const wf::testing::TempDir temp("train_loss");  // removed at the end
+  const std::string& dir = temp.path();
   const auto cfg = tiny({"train.steps=60", "train.results=\"" + dir + "/r.h5\""});
   ASSERT_TRUE(wf::problems::run_problem(cfg, MPI_COMM_WORLD));
   const auto results = wf::io::read_results(dir + "/r.h5", MPI_COMM_WORLD);
@@ -57,7 +45,8 @@ TEST(Train, RecallLossFallsWellBelowUniform) {
 }
 
 TEST(Train, RestartFromCheckpointIsBitwiseIdentical) {
-  const std::string dir = shared_dir("restart");
+  const wf::testing::TempDir temp("train_restart");  // removed at the end
+  const std::string& dir = temp.path();
   // Uninterrupted: 6 steps, checkpoints every 3.
   ASSERT_TRUE(wf::problems::run_problem(
       tiny({"train.steps=5", "bench.warmup=1", "train.checkpoint_every=3", "train.checkpoint_prefix=\"" + dir + "/a\""}),
@@ -88,7 +77,8 @@ TEST(Train, RestartFromCheckpointIsBitwiseIdentical) {
 }
 
 TEST(Train, WritesFirstStepGradientsAndReadsThemBackAsWeights) {
-  const std::string dir = shared_dir("grads");
+  const wf::testing::TempDir temp("train_grads");  // removed at the end
+  const std::string& dir = temp.path();
   ASSERT_TRUE(wf::problems::run_problem(
       tiny({"train.steps=1", "bench.warmup=0", "model.grads_out=\"" + dir + "/g.h5\""}), MPI_COMM_WORLD));
   // The file's /params load as weights; a run from them starts from the same loss.
@@ -99,25 +89,21 @@ TEST(Train, WritesFirstStepGradientsAndReadsThemBackAsWeights) {
 }
 
 TEST(Train, BadWeightFileFailsOnEveryRank) {
-  const std::string dir = shared_dir("bad");
+  const wf::testing::TempDir temp("train_bad");  // removed at the end
+  const std::string& dir = temp.path();
   {
     auto file = wf::io::OutputFile::create(dir + "/w.h5", MPI_COMM_WORLD);
     const double x = 1.0;
     wf::io::write_all<double>(file, "/params/embed.weight", {1}, &x);
     file.commit();
   }
-  try {
-    wf::problems::run_problem(tiny({"model.weights_in=\"" + dir + "/w.h5\""}), MPI_COMM_WORLD);
-    ADD_FAILURE() << "no error";
-  } catch (const wf::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("/params/embed.weight has shape [1]"), std::string::npos) << e.what();
-  }
-  try {
-    wf::problems::run_problem(tiny({"model.weights_in=\"" + dir + "/missing.h5\""}), MPI_COMM_WORLD);
-    ADD_FAILURE() << "no error";
-  } catch (const wf::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("missing.h5"), std::string::npos) << e.what();
-  }
+  using wf::testing::expect_error_containing;
+  expect_error_containing(
+      [&] { wf::problems::run_problem(tiny({"model.weights_in=\"" + dir + "/w.h5\""}), MPI_COMM_WORLD); },
+      {"/params/embed.weight has shape [1]"});
+  expect_error_containing(
+      [&] { wf::problems::run_problem(tiny({"model.weights_in=\"" + dir + "/missing.h5\""}), MPI_COMM_WORLD); },
+      {"missing.h5"});
 }
 
 }  // namespace

@@ -11,41 +11,10 @@ import argparse
 import os
 import sys
 
-COMMUNICATION = ("p2p_wait", "collective", "grad_allreduce")
-COLOURS = {  # the colours of plot_timeline.py
-    "embedding": "#9ecae1", "layer_norm": "#6baed6", "projection": "#2171b5",
-    "attention_compute": "#31a354", "mlp_other": "#a1d99b", "loss": "#9467bd",
-    "optimizer": "#8c6d31", "other": "#bdbdbd",
-    "p2p_wait": "#d62728", "collective": "#ff7f0e", "grad_allreduce": "#e377c2",
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wf_results.py lies beside this tool
+from wf_results import COLOURS, COMMUNICATION, Tool, add_output_argument, phase_names, text_attribute  # noqa: E402
 
-
-def fail(message):
-    sys.exit(f"plot_compare.py: error: {message}")
-
-
-def import_libraries():
-    try:
-        import h5py
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as pyplot
-        import numpy
-    except ImportError as error:
-        fail(f"{error}; this tool needs python3 with h5py and matplotlib "
-             "(Debian: apt install python3-h5py python3-matplotlib)")
-    return h5py, pyplot, numpy
-
-
-def dataset(results, path, name):
-    if path not in results or not hasattr(results[path], "shape"):
-        fail(f"{name}: no dataset {path} (not a WallFacer results file, or written without it)")
-    return results[path][...]
-
-
-def text_attribute(node, key, default=""):
-    value = node.attrs.get(key, default)
-    return value.decode() if isinstance(value, bytes) else str(value)
+tool = Tool("plot_compare.py")
 
 
 def deck_values(text):
@@ -79,27 +48,23 @@ def deck_values(text):
 
 
 def load(path, label_keys, numpy, h5py):
-    try:
-        results = h5py.File(path, "r")
-    except OSError as error:
-        fail(f"cannot open {path}: {error}")
-    with results:
+    with tool.open_results(h5py, path) as results:
         if "/summary/tokens_per_second" in results:
             rate = float(results["/summary/tokens_per_second"][()])
         else:
-            rates = dataset(results, "/steps/tokens_per_second", path)
-            timed = dataset(results, "/steps/timed", path).astype(bool)
+            rates = tool.dataset(results, "/steps/tokens_per_second", path)
+            timed = tool.dataset(results, "/steps/timed", path).astype(bool)
             if not timed.any():
-                fail(f"{path}: no /summary/tokens_per_second and no timed step in /steps")
+                tool.fail(f"{path}: no /summary/tokens_per_second and no timed step in /steps")
             rate = float(numpy.mean(rates[timed]))
-        seconds = dataset(results, "/timers/avg", path)
+        seconds = tool.dataset(results, "/timers/avg", path)
         if "/timers" not in results or "phases" not in results["/timers"].attrs:
-            fail(f"{path}: no attribute phases on /timers")
-        phases = text_attribute(results["/timers"], "phases").split("\n")
+            tool.fail(f"{path}: no attribute phases on /timers")
+        phases = phase_names(results["/timers"])
         deck = deck_values(text_attribute(results, "deck"))
         ranks = int(results.attrs.get("ranks", 0))
     if len(phases) != len(seconds):
-        fail(f"{path}: /timers/avg has {len(seconds)} values for {len(phases)} phases")
+        tool.fail(f"{path}: /timers/avg has {len(seconds)} values for {len(phases)} phases")
     parts = [f"{key.split('.')[-1]}={deck.get(key, '?')}" for key in label_keys]
     label = "\n".join(parts + [f"ranks={ranks}"]) if parts else os.path.basename(path)
     return {"path": path, "label": label, "rate": rate, "phases": dict(zip(phases, seconds))}
@@ -109,12 +74,12 @@ def main():
     parser = argparse.ArgumentParser(
         description="Compare WallFacer results files: tokens/s and mean time per phase, one bar per file.")
     parser.add_argument("results", nargs="+", help="results files (HDF5) written by WallFacer")
-    parser.add_argument("-o", "--output", default="compare.png", help="image to write (default: compare.png)")
+    add_output_argument(parser, "compare.png")
     parser.add_argument("--label-key", default="parallel.schedule,parallel.team_size",
                         help="comma-separated deck keys that label each run "
                              "(default: parallel.schedule,parallel.team_size; empty: file names)")
     args = parser.parse_args()
-    h5py, pyplot, numpy = import_libraries()
+    h5py, pyplot, numpy = tool.import_libraries()
 
     keys = [key.strip() for key in args.label_key.split(",") if key.strip()]
     runs = [load(path, keys, numpy, h5py) for path in args.results]
@@ -149,9 +114,7 @@ def main():
         axes.grid(True, axis="y", color="#e6e6e6", linewidth=0.6)
         axes.set_axisbelow(True)
     figure.suptitle(f"{len(runs)} run{'s' if len(runs) != 1 else ''} compared")
-    figure.tight_layout()
-    figure.savefig(args.output, dpi=120)
-    print(f"plot_compare.py: wrote {args.output}")
+    tool.save(figure, args.output)
 
 
 if __name__ == "__main__":

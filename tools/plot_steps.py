@@ -5,57 +5,31 @@ docs/results.md). Warm-up steps (timed = 0) are shaded and drawn with hollow mar
 Needs python3 with h5py and matplotlib (Debian: python3-h5py python3-matplotlib).
 """
 import argparse
+import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wf_results.py lies beside this tool
+from wf_results import Tool, add_output_argument, add_results_argument, on_ranks, problem_and_ranks  # noqa: E402
 
-def fail(message):
-    sys.exit(f"plot_steps.py: error: {message}")
-
-
-def import_libraries():
-    try:
-        import h5py
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as pyplot
-    except ImportError as error:
-        fail(f"{error}; this tool needs python3 with h5py and matplotlib "
-             "(Debian: apt install python3-h5py python3-matplotlib)")
-    return h5py, pyplot
-
-
-def dataset(results, path, name):
-    if path not in results or not hasattr(results[path], "shape"):
-        fail(f"{name}: no dataset {path} (not a WallFacer results file, or written without it)")
-    return results[path][...]
-
-
-def text_attribute(node, key, default=""):
-    value = node.attrs.get(key, default)
-    return value.decode() if isinstance(value, bytes) else str(value)
+tool = Tool("plot_steps.py")
 
 
 def main():
     parser = argparse.ArgumentParser(
         description="Loss and tokens/s per training step of a WallFacer results file, warm-up steps marked.")
-    parser.add_argument("results", help="results file (HDF5) written by WallFacer")
-    parser.add_argument("-o", "--output", default="steps.png", help="image to write (default: steps.png)")
+    add_results_argument(parser)
+    add_output_argument(parser, "steps.png")
     args = parser.parse_args()
-    h5py, pyplot = import_libraries()
+    h5py, pyplot, _ = tool.import_libraries()
 
-    try:
-        results = h5py.File(args.results, "r")
-    except OSError as error:
-        fail(f"cannot open {args.results}: {error}")
-    with results:
-        step = dataset(results, "/steps/step", args.results)
-        loss = dataset(results, "/steps/loss", args.results)
-        rate = dataset(results, "/steps/tokens_per_second", args.results)
-        timed = dataset(results, "/steps/timed", args.results).astype(bool)
-        problem = text_attribute(results, "problem", "?")
-        ranks = int(results.attrs.get("ranks", 0))
+    with tool.open_results(h5py, args.results) as results:
+        step = tool.dataset(results, "/steps/step", args.results)
+        loss = tool.dataset(results, "/steps/loss", args.results)
+        rate = tool.dataset(results, "/steps/tokens_per_second", args.results)
+        timed = tool.dataset(results, "/steps/timed", args.results).astype(bool)
+        problem, ranks = problem_and_ranks(results)
     if len(step) == 0:
-        fail(f"{args.results}: /steps is empty (no training steps recorded)")
+        tool.fail(f"{args.results}: /steps is empty (no training steps recorded)")
 
     figure, (top, bottom) = pyplot.subplots(2, 1, sharex=True, figsize=(9, 6.5))
     warmup = ~timed
@@ -78,10 +52,8 @@ def main():
     bottom.legend(loc="lower right", fontsize="small")
     bottom.set_xlabel("step")
     bottom.set_ylim(bottom=0)
-    top.set_title(f"{problem} on {ranks} rank{'s' if ranks != 1 else ''}: loss and throughput per step")
-    figure.tight_layout()
-    figure.savefig(args.output, dpi=120)
-    print(f"plot_steps.py: wrote {args.output}")
+    top.set_title(f"{on_ranks(problem, ranks)}: loss and throughput per step")
+    tool.save(figure, args.output)
 
 
 if __name__ == "__main__":

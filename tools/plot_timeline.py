@@ -8,73 +8,39 @@ halves filled at the same time, and exposed communication as the lower half alon
 Needs python3 with h5py and matplotlib (Debian: python3-h5py python3-matplotlib).
 """
 import argparse
+import os
 import sys
 
-COMMUNICATION = ("p2p_wait", "collective", "grad_allreduce")
-COLOURS = {  # compute: blues, greens, purples, browns; communication: reds, oranges, pinks
-    "embedding": "#9ecae1", "layer_norm": "#6baed6", "projection": "#2171b5",
-    "attention_compute": "#31a354", "mlp_other": "#a1d99b", "loss": "#9467bd",
-    "optimizer": "#8c6d31", "other": "#bdbdbd",
-    "p2p_wait": "#d62728", "collective": "#ff7f0e", "grad_allreduce": "#e377c2",
-}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # wf_results.py lies beside this tool
+from wf_results import (COLOURS, COMMUNICATION, Tool, add_output_argument, add_results_argument,  # noqa: E402
+                        on_ranks, phase_names, problem_and_ranks)
 
-
-def fail(message):
-    sys.exit(f"plot_timeline.py: error: {message}")
-
-
-def import_libraries():
-    try:
-        import h5py
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as pyplot
-        import numpy
-    except ImportError as error:
-        fail(f"{error}; this tool needs python3 with h5py and matplotlib "
-             "(Debian: apt install python3-h5py python3-matplotlib)")
-    return h5py, pyplot, numpy
-
-
-def dataset(results, path, name):
-    if path not in results or not hasattr(results[path], "shape"):
-        fail(f"{name}: no dataset {path} (not a WallFacer results file, or written without it)")
-    return results[path][...]
-
-
-def text_attribute(node, key, default=""):
-    value = node.attrs.get(key, default)
-    return value.decode() if isinstance(value, bytes) else str(value)
+tool = Tool("plot_timeline.py")
 
 
 def main():
     parser = argparse.ArgumentParser(
         description="Per-rank timeline of the trace in a WallFacer results file: compute phases in "
                     "the upper half of each rank's row, communication in the lower half.")
-    parser.add_argument("results", help="results file (HDF5) written by WallFacer")
-    parser.add_argument("-o", "--output", default="timeline.png", help="image to write (default: timeline.png)")
+    add_results_argument(parser)
+    add_output_argument(parser, "timeline.png")
     parser.add_argument("--step", type=int, default=None,
                         help="only the events of training step K (default: every step in the trace)")
     args = parser.parse_args()
-    h5py, pyplot, numpy = import_libraries()
+    h5py, pyplot, numpy = tool.import_libraries()
 
-    try:
-        results = h5py.File(args.results, "r")
-    except OSError as error:
-        fail(f"cannot open {args.results}: {error}")
-    with results:
-        columns = {field: dataset(results, f"/trace/{field}", args.results)
+    with tool.open_results(h5py, args.results) as results:
+        columns = {field: tool.dataset(results, f"/trace/{field}", args.results)
                    for field in ("rank", "step", "phase", "begin", "end")}
-        phases = text_attribute(results["/trace"], "phases").split("\n")
-        problem = text_attribute(results, "problem", "?")
-        ranks = int(results.attrs.get("ranks", 0))
+        phases = phase_names(results["/trace"])
+        problem, ranks = problem_and_ranks(results)
     if len(columns["rank"]) == 0:
-        fail(f"{args.results}: the trace is empty (was the run traced?)")
+        tool.fail(f"{args.results}: the trace is empty (was the run traced?)")
     steps_in_trace = numpy.unique(columns["step"])
     if args.step is not None:
         keep = columns["step"] == args.step
         if not keep.any():
-            fail(f"{args.results}: no events of step {args.step}; the trace has steps "
+            tool.fail(f"{args.results}: no events of step {args.step}; the trace has steps "
                  f"{', '.join(str(s) for s in steps_in_trace)}")
         columns = {field: values[keep] for field, values in columns.items()}
     ranks = max(ranks, int(columns["rank"].max()) + 1)
@@ -108,14 +74,12 @@ def main():
         axes.axhline(r - 0.5, color="#e0e0e0", linewidth=0.8)
     which = f"step {args.step}" if args.step is not None else (
         f"steps {steps_in_trace[0]}-{steps_in_trace[-1]}" if len(steps_in_trace) > 1 else f"step {steps_in_trace[0]}")
-    axes.set_title(f"{problem} on {ranks} rank{'s' if ranks != 1 else ''}: trace of {which}")
+    axes.set_title(f"{on_ranks(problem, ranks)}: trace of {which}")
     handles = [pyplot.Rectangle((0, 0), 1, 1, color=COLOURS.get(name, "#7f7f7f"))
                for _, _, name in sorted(shown)]
     labels = [name + (" (comm)" if communication else "") for communication, _, name in sorted(shown)]
     axes.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
-    figure.tight_layout()
-    figure.savefig(args.output, dpi=120)
-    print(f"plot_timeline.py: wrote {args.output}")
+    tool.save(figure, args.output)
 
 
 if __name__ == "__main__":
