@@ -1,5 +1,6 @@
 #include "core/error.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <limits>
 #include <vector>
@@ -62,6 +63,20 @@ bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std:
   if (failures[1] > 1 && (failures[1] < size || chosen.key > 0.0))  // a cascade (timeouts): say how wide
     message += " [" + std::to_string(failures[1]) + " of " + std::to_string(size) + " ranks failed]";
   return false;
+}
+
+std::string broadcast(MPI_Comm comm, const std::string& text) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  unsigned long long length = text.size();
+  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
+  std::string result = rank == 0 ? text : std::string(length, '\0');
+  for (unsigned long long done = 0; done < length;) {  // MPI counts are int
+    const int piece = static_cast<int>(std::min<unsigned long long>(length - done, 1ull << 30));
+    MPI_Bcast(&result[done], piece, MPI_CHAR, 0, comm);
+    done += static_cast<unsigned long long>(piece);
+  }
+  return result;
 }
 
 int collective_exit_code(MPI_Comm comm, bool ok, const std::string& local_message, const Agreement& agreement) {

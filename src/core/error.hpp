@@ -41,4 +41,24 @@ bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std:
 /// rank returns a non-zero exit code; otherwise returns 0.
 int collective_exit_code(MPI_Comm comm, bool ok, const std::string& local_message, const Agreement& agreement = {});
 
+/// \brief Collective: runs body() on every rank; if it throws on any rank, every rank throws one
+/// wf::Error with that message. The body's calls must be local, or collective calls that succeed
+/// or fail alike on every rank, so that a failing rank cannot leave the others waiting.
+template <class Body>
+void collectively(MPI_Comm comm, Body&& body) {
+  bool ok = true;
+  std::string local_message;
+  try {
+    body();
+  } catch (const std::exception& error) {
+    ok = false;
+    local_message = error.what();
+  }
+  std::string message;
+  if (!all_ranks_ok(comm, ok, local_message, message)) throw Error(message);
+}
+
+/// \brief Collective: rank 0's `text` on every rank (any length).
+std::string broadcast(MPI_Comm comm, const std::string& text);
+
 }  // namespace wf

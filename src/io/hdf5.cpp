@@ -36,18 +36,6 @@ int rank_of(MPI_Comm comm) {
   return rank;
 }
 
-std::string broadcast(MPI_Comm comm, const std::string& text) {
-  unsigned long long length = text.size();
-  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
-  std::string result = rank_of(comm) == 0 ? text : std::string(length, '\0');
-  for (unsigned long long done = 0; done < length;) {  // MPI counts are int
-    const int piece = static_cast<int>(std::min<unsigned long long>(length - done, 1ull << 30));
-    MPI_Bcast(&result[done], piece, MPI_CHAR, 0, comm);
-    done += static_cast<unsigned long long>(piece);
-  }
-  return result;
-}
-
 void require_same_on_all_ranks(MPI_Comm comm, const std::string& where, const std::string& signature) {
   const bool same = broadcast(comm, signature) == signature;
   collectively(comm, [&] { require(same, where + ": ranks disagree on the dataset path, shape or token axis"); });

@@ -20,25 +20,9 @@ namespace wf::io::detail {
 
 int rank_of(MPI_Comm comm);
 
-/// Runs `body` on every rank; if it throws on any rank, every rank throws the same wf::Error.
-/// A body's calls are local, or collective calls that succeed or fail alike on every rank (the
-/// arguments were checked in an earlier phase), so a failing rank cannot leave the others waiting.
-template <class Body>
-void collectively(MPI_Comm comm, Body&& body) {
-  bool ok = true;
-  std::string local_message;
-  try {
-    body();
-  } catch (const std::exception& error) {
-    ok = false;
-    local_message = error.what();
-  }
-  std::string message;
-  if (!all_ranks_ok(comm, ok, local_message, message)) throw Error(message);
-}
-
-/// Rank 0's `text` on every rank.
-std::string broadcast(MPI_Comm comm, const std::string& text);
+// collectively() and broadcast() come from core/error.hpp.
+using wf::broadcast;
+using wf::collectively;
 
 /// Throws on every rank unless every rank passed the same `signature` (path, shape, axis).
 void require_same_on_all_ranks(MPI_Comm comm, const std::string& where, const std::string& signature);

@@ -35,29 +35,7 @@ int size_of(MPI_Comm comm) {
   return size;
 }
 
-/// Runs `body` on every rank; when it throws anywhere, every rank throws one wf::Error. The
-/// body's calls must succeed or fail alike on every rank, or be local (as in the hdf5 module).
-template <class Body>
-void all_or_none(MPI_Comm comm, Body&& body) {
-  bool ok = true;
-  std::string local_message;
-  try {
-    body();
-  } catch (const std::exception& error) {
-    ok = false;
-    local_message = error.what();
-  }
-  std::string message;
-  if (!all_ranks_ok(comm, ok, local_message, message)) throw Error(message);
-}
-
-std::string broadcast(MPI_Comm comm, std::string text) {
-  unsigned long long length = text.size();
-  MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm);
-  text.resize(static_cast<std::size_t>(length));
-  if (length > 0) MPI_Bcast(&text[0], static_cast<int>(length), MPI_CHAR, 0, comm);
-  return text;
-}
+using wf::broadcast;  // the string one, from core/error.hpp
 
 std::uint64_t broadcast(MPI_Comm comm, std::uint64_t value) {
   MPI_Bcast(&value, 1, MPI_UINT64_T, 0, comm);
@@ -98,7 +76,7 @@ void check_summary_names(const std::string& path, const std::vector<perf::Summar
 /// Collective: creates group `name`; with `track_order`, links are listed in creation order.
 void create_group(OutputFile& file, const std::string& name, bool track_order) {
   const std::string where = file.path() + ": cannot create group " + name;
-  all_or_none(file.comm(), [&] {
+  collectively(file.comm(), [&] {
     const PropertyListHandle creation(H5Pcreate(H5P_GROUP_CREATE), where);
     if (track_order)
       check(H5Pset_link_creation_order(creation.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), where);
@@ -113,7 +91,7 @@ void write_column(OutputFile& file, const std::string& name, std::uint64_t total
                   std::uint64_t count, hid_t file_type, hid_t memory_type, const void* local) {
   const std::string where = file.path() + ": " + name;
   DatasetHandle dataset;
-  all_or_none(file.comm(), [&] {
+  collectively(file.comm(), [&] {
     require(offset <= total && count <= total - offset, where + ": slice outside the dataset");
     const hsize_t extent = total;
     const DataspaceHandle space(H5Screate_simple(1, &extent, nullptr), where);
@@ -124,7 +102,7 @@ void write_column(OutputFile& file, const std::string& name, std::uint64_t total
         where + ": cannot create dataset");
   });
   if (total == 0) return;  // HDF5 1.10 fails on transfers to storage never allocated
-  all_or_none(file.comm(), [&] {
+  collectively(file.comm(), [&] {
     const DataspaceHandle file_space(H5Dget_space(dataset.get()), where);
     const hsize_t start = offset, length = count, memory_extent = std::max<std::uint64_t>(count, 1);
     if (count > 0)
@@ -146,7 +124,7 @@ void write_column(OutputFile& file, const std::string& name, std::uint64_t total
 std::vector<std::string> link_names(InputFile& file, const std::string& name) {
   std::vector<std::string> names;
   const std::string where = file.path() + ": " + name;
-  all_or_none(file.comm(), [&] {
+  collectively(file.comm(), [&] {
     require(H5Lexists(file.id(), name.c_str(), H5P_DEFAULT) > 0, where + " not found");
     const GroupHandle group(H5Gopen2(file.id(), name.c_str(), H5P_DEFAULT), where + " is not a group");
     const PropertyListHandle creation(H5Gget_create_plist(group.get()), where);
