@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "model/checkpoint.hpp"
+#include "model_test_util.hpp"
 #include "mpi_test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -33,18 +34,7 @@ using wf::testing::exists_everywhere;
 using wf::testing::expect_error;
 using wf::testing::TempDir;
 
-ModelShape small_shape() {
-  ModelShape s;
-  s.vocab = 11;
-  s.d_model = 8;
-  s.layers = 2;
-  s.heads = 2;
-  s.kv_heads = 1;
-  s.head_dim = 4;
-  s.mlp_dim = 12;
-  s.rotary_base = 5000.0;
-  return s;
-}
+ModelShape small_shape() { return wf::testing::tiny_model_shape(5000.0); }
 
 template <class T>
 std::vector<T> host_copy(const typename Parameters<T>::Flat& flat) {

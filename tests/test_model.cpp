@@ -10,6 +10,7 @@
 #include "comm/communicator.hpp"
 #include "model/transformer.hpp"
 #include "mpi_test_util.hpp"
+#include "model_test_util.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -22,17 +23,7 @@ using wf::nbody::ScheduleKind;
 
 using wf::testing::world_size;
 
-ModelShape tiny_shape() {
-  ModelShape s;
-  s.vocab = 11;
-  s.d_model = 8;
-  s.layers = 2;
-  s.heads = 2;
-  s.kv_heads = 1;
-  s.head_dim = 4;
-  s.mlp_dim = 12;
-  return s;
-}
+ModelShape tiny_shape() { return wf::testing::tiny_model_shape(); }
 
 wf::model::AttentionPlan plan_for(const ModelShape& s, ScheduleKind kind, wf::nbody::RotateSide side) {
   wf::model::AttentionPlan plan;
