@@ -6,12 +6,14 @@
 #include <chrono>
 #include <iostream>
 
+#include "comm/collective_errors.hpp"
 #include "comm/communicator.hpp"
 #include "config/command_line.hpp"
 #include "config/deck.hpp"
 #include "core/blas_threads.hpp"
 #include "core/compat.hpp"
 #include "core/error.hpp"
+#include "core/region.hpp"
 #include "problems/problem.hpp"
 #include "wf_config.hpp"
 
@@ -39,7 +41,7 @@ int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
     ok = false;
     message = e.what();
   }
-  if (const int code = wf::collective_exit_code(comm, ok, message)) return code;
+  if (const int code = wf::comm::collective_exit_code(comm, ok, message)) return code;
   if (rank == 0)
     std::cout << version_text() << "\nexecution space " << wf::compat::default_execution_space_name() << ", "
               << ranks << " MPI rank(s), deck " << cfg.deck_path << "\n\n# resolved configuration\n"
@@ -47,7 +49,7 @@ int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
   // Every wait has a deadline, so every rank gets here: finished, failed, or timed out waiting
   // for a peer. The earliest timeout is the root of any cascade and is the one reported; if
   // the agreement itself cannot complete (a rank is gone for good), the job is aborted.
-  wf::Agreement agreement{0.0, 2 * cfg.parallel.deadline_seconds};
+  wf::comm::Agreement agreement{0.0, 2 * cfg.parallel.deadline_seconds};
   try {
     verified = wf::problems::run_problem(cfg, comm);
   } catch (const wf::comm::TimeoutError& e) {
@@ -63,7 +65,7 @@ int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
     ok = false;
     message = "verification failed (see the table above)";
   }
-  return wf::collective_exit_code(comm, ok, message, agreement);
+  return wf::comm::collective_exit_code(comm, ok, message, agreement);
 }
 
 }  // namespace
@@ -81,7 +83,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     message = e.what();
   }
-  int code = wf::collective_exit_code(MPI_COMM_WORLD, message.empty(), message);
+  int code = wf::comm::collective_exit_code(MPI_COMM_WORLD, message.empty(), message);
   if (code == 0 && (command_line.help || command_line.version)) {
     if (rank == 0) std::cout << (command_line.help ? wf::config::usage_text() : version_text() + "\n");
   } else if (code == 0) {

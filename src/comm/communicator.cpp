@@ -21,16 +21,19 @@ template <class T>
 using Unmanaged = Kokkos::View<T*, MemSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 
 template <class T>
-void copy_elements(T* destination, const T* source, std::size_t count) {
+void copy_elements(const ExecSpace& space, T* destination, const T* source, std::size_t count) {
   if (count == 0 || destination == source) return;
-  Kokkos::deep_copy(Unmanaged<T>(destination, count), Unmanaged<const T>(source, count));
+  Kokkos::deep_copy(space, Unmanaged<T>(destination, count), Unmanaged<const T>(source, count));
 }
 
+/// The sum as a Combine on `space`.
 template <class T>
-void add_into(T* accumulated, const T* incoming, std::size_t count) {
-  Kokkos::parallel_for(
-      "Comm::reduce_sum", Kokkos::RangePolicy<ExecSpace>(0, static_cast<std::int64_t>(count)),
-      KOKKOS_LAMBDA(const std::int64_t i) { accumulated[i] += incoming[i]; });
+Combine<T> add_into(const ExecSpace& space) {
+  return [space](T* accumulated, const T* incoming, std::size_t count) {
+    Kokkos::parallel_for(
+        "Comm::reduce_sum", Kokkos::RangePolicy<ExecSpace>(space, 0, static_cast<std::int64_t>(count)),
+        KOKKOS_LAMBDA(const std::int64_t i) { accumulated[i] += incoming[i]; });
+  };
 }
 }  // namespace detail
 
@@ -91,7 +94,8 @@ void Request::keep_alive(std::shared_ptr<void> owner) {
 
 Communicator::Communicator(MPI_Comm world_view, std::vector<int> world_ranks, std::vector<int> node_of_world_rank,
                            std::shared_ptr<const CommOptions> options, std::shared_ptr<TrafficCounters> traffic)
-    : world_ranks_(std::move(world_ranks)),
+    : mpi_comm_(world_view),
+      world_ranks_(std::move(world_ranks)),
       node_of_world_rank_(std::move(node_of_world_rank)),
       options_(std::move(options)),
       traffic_(std::move(traffic)) {
@@ -172,20 +176,20 @@ LinkClass Communicator::link_class(int peer) const {
 
 // ---- point to point --------------------------------------------------------------------------
 
-Request Communicator::post(const std::vector<Transfer>& transfers, Label label) {
-  return post_on_channel(transfers, label, p2p_channel(label.operation ? label.operation : "transfer"), "");
+Request Communicator::post(const std::vector<Transfer>& transfers, Label label, const ExecSpace& space) {
+  return post_on_channel(transfers, label, p2p_channel(label.operation ? label.operation : "transfer"), "", space);
 }
 
-Request Communicator::isend(const void* data, std::size_t bytes, int peer, Label label) {
-  return post({Transfer{Transfer::send, const_cast<void*>(data), bytes, peer}}, label);
+Request Communicator::isend(const void* data, std::size_t bytes, int peer, Label label, const ExecSpace& space) {
+  return post({Transfer{Transfer::send, const_cast<void*>(data), bytes, peer}}, label, space);
 }
 
-Request Communicator::irecv(void* data, std::size_t bytes, int peer, Label label) {
-  return post({Transfer{Transfer::recv, data, bytes, peer}}, label);
+Request Communicator::irecv(void* data, std::size_t bytes, int peer, Label label, const ExecSpace& space) {
+  return post({Transfer{Transfer::recv, data, bytes, peer}}, label, space);
 }
 
 Request Communicator::post_on_channel(const std::vector<Transfer>& transfers, Label label, int channel,
-                                      const std::string& detail) {
+                                      const std::string& detail, const ExecSpace& space) {
   const std::string operation = label.operation ? label.operation : "transfer";
   const std::string where = operation + " step " + std::to_string(label.step);
   require(label.step >= 0, where + ": the step must be >= 0");
@@ -206,7 +210,7 @@ Request Communicator::post_on_channel(const std::vector<Transfer>& transfers, La
     posted.push_back(t);
   }
   if (posted.empty()) return Request();
-  std::shared_ptr<Request::State> state = post_transfers(posted, label.step * tag_channels + channel);
+  std::shared_ptr<Request::State> state = post_transfers(posted, label.step * tag_channels + channel, space);
   state->operation = operation;
   state->step = label.step;
   state->detail = detail;
@@ -291,7 +295,8 @@ struct Communicator::Chunks {
 };
 
 template <class T>
-void Communicator::ring_all_gather(T* data, const Chunks& chunks, Label label, int channel, const char* name) {
+void Communicator::ring_all_gather(T* data, const Chunks& chunks, Label label, int channel, const char* name,
+                                   const ExecSpace& space) {
   const int P = size_, next = (rank_ + 1) % P, prev = (rank_ + P - 1) % P;
   for (int s = 0; s < P - 1; ++s) {
     // Forward the chunk received last step (own chunk first); take the previous one.
@@ -300,17 +305,18 @@ void Communicator::ring_all_gather(T* data, const Chunks& chunks, Label label, i
     std::vector<Transfer> group;
     if (chunks.count[out]) group.push_back({Transfer::send, data + chunks.offset[out], chunks.count[out] * sizeof(T), next});
     if (chunks.count[in]) group.push_back({Transfer::recv, data + chunks.offset[in], chunks.count[in] * sizeof(T), prev});
-    Request request = post_on_channel(group, label, channel, ring_step_detail(name, s, P - 1));
+    Request request = post_on_channel(group, label, channel, ring_step_detail(name, s, P - 1), space);
     wait(request);
   }
 }
 
 template <class T>
 void Communicator::ring_reduce_scatter(const T* contributions, T* result, const Chunks& chunks,
-                                       const Combine<T>& combine, Label label, int channel, const char* name) {
+                                       const Combine<T>& combine, Label label, int channel, const char* name,
+                                       const ExecSpace& space) {
   const int P = size_, next = (rank_ + 1) % P, prev = (rank_ + P - 1) % P;
   const auto mine = static_cast<std::size_t>(rank_);
-  if (P == 1) return detail::copy_elements(result, contributions + chunks.offset[0], chunks.count[0]);
+  if (P == 1) return detail::copy_elements(space, result, contributions + chunks.offset[0], chunks.count[0]);
   // all_reduce_sum reduces in place: the result is part of the contributions, and must not be
   // overwritten before the last combine reads it.
   const auto address = [](const T* p) { return reinterpret_cast<std::uintptr_t>(p); };
@@ -334,40 +340,41 @@ void Communicator::ring_reduce_scatter(const T* contributions, T* result, const 
     std::vector<Transfer> group;
     if (chunks.count[out]) group.push_back({Transfer::send, const_cast<T*>(source), chunks.count[out] * sizeof(T), next});
     if (chunks.count[in]) group.push_back({Transfer::recv, target, chunks.count[in] * sizeof(T), prev});
-    Request request = post_on_channel(group, label, channel, ring_step_detail(name, s, P - 1));
+    Request request = post_on_channel(group, label, channel, ring_step_detail(name, s, P - 1), space);
     wait(request);
     if (chunks.count[in]) combine(target, contributions + chunks.offset[in], chunks.count[in]);
     last = target;
   }
-  if (in_place) detail::copy_elements(result, last, chunks.count[mine]);
+  if (in_place) detail::copy_elements(space, result, last, chunks.count[mine]);
 }
 
 template <class T>
-void Communicator::all_gather(const T* send, T* recv, std::size_t count, Label label) {
+void Communicator::all_gather(const T* send, T* recv, std::size_t count, Label label, const ExecSpace& space) {
   if (count == 0) return;
-  detail::copy_elements(recv + static_cast<std::size_t>(rank_) * count, send, count);
+  detail::copy_elements(space, recv + static_cast<std::size_t>(rank_) * count, send, count);
   if (size_ > 1) ring_all_gather(recv, Chunks(count * static_cast<std::size_t>(size_), size_), label,
-                                 channel_all_gather, "all-gather ring");
+                                 channel_all_gather, "all-gather ring", space);
 }
 
 template <class T>
-void Communicator::reduce_scatter(const T* send, T* recv, std::size_t count, const Combine<T>& combine, Label label) {
+void Communicator::reduce_scatter(const T* send, T* recv, std::size_t count, const Combine<T>& combine, Label label,
+                                  const ExecSpace& space) {
   if (count == 0) return;
   ring_reduce_scatter(send, recv, Chunks(count * static_cast<std::size_t>(size_), size_), combine, label,
-                      channel_reduce_scatter, "reduce-scatter ring");
+                      channel_reduce_scatter, "reduce-scatter ring", space);
 }
 
 template <class T>
-void Communicator::reduce_scatter_sum(const T* send, T* recv, std::size_t count, Label label) {
-  reduce_scatter<T>(send, recv, count, detail::add_into<T>, label);
+void Communicator::reduce_scatter_sum(const T* send, T* recv, std::size_t count, Label label, const ExecSpace& space) {
+  reduce_scatter<T>(send, recv, count, detail::add_into<T>(space), label, space);
 }
 
 template <class T>
-void Communicator::all_to_all(const T* send, T* recv, std::size_t count, Label label) {
+void Communicator::all_to_all(const T* send, T* recv, std::size_t count, Label label, const ExecSpace& space) {
   if (count == 0) return;
   const std::size_t bytes = count * sizeof(T);
   const auto chunk = [count](int p) { return static_cast<std::size_t>(p) * count; };
-  detail::copy_elements(recv + chunk(rank_), send + chunk(rank_), count);
+  detail::copy_elements(space, recv + chunk(rank_), send + chunk(rank_), count);
   if (size_ == 1) return;
   std::vector<Transfer> group;
   for (int d = 1; d < size_; ++d) {
@@ -375,20 +382,20 @@ void Communicator::all_to_all(const T* send, T* recv, std::size_t count, Label l
     group.push_back({Transfer::send, const_cast<T*>(send + chunk(to)), bytes, to});
     group.push_back({Transfer::recv, recv + chunk(from), bytes, from});
   }
-  Request request = post_on_channel(group, label, channel_all_to_all, "all-to-all");
+  Request request = post_on_channel(group, label, channel_all_to_all, "all-to-all", space);
   wait(request);
 }
 
 template <class T>
-void Communicator::all_reduce_sum(T* data, std::size_t count, Label label) {
+void Communicator::all_reduce_sum(T* data, std::size_t count, Label label, const ExecSpace& space) {
   if (count == 0 || size_ == 1) return;
   const Chunks chunks(count, size_);
-  ring_reduce_scatter<T>(data, data + chunks.offset[static_cast<std::size_t>(rank_)], chunks, detail::add_into<T>,
-                         label, channel_all_reduce_scatter, "all-reduce, reduce-scatter ring");
-  ring_all_gather(data, chunks, label, channel_all_reduce_gather, "all-reduce, all-gather ring");
+  ring_reduce_scatter<T>(data, data + chunks.offset[static_cast<std::size_t>(rank_)], chunks, detail::add_into<T>(space),
+                         label, channel_all_reduce_scatter, "all-reduce, reduce-scatter ring", space);
+  ring_all_gather(data, chunks, label, channel_all_reduce_gather, "all-reduce, all-gather ring", space);
 }
 
-void Communicator::barrier(Label label) {
+void Communicator::barrier(Label label, const ExecSpace& space) {
   if (size_ == 1) return;
   // Dissemination: after round k every rank has heard, directly or not, from 2^(k+1) ranks.
   Kokkos::View<int*, MemSpace> tokens("Comm::barrier tokens", 2);
@@ -397,17 +404,18 @@ void Communicator::barrier(Label label) {
     const int to = (rank_ + distance) % size_, from = (rank_ - distance + size_) % size_;
     Request request = post_on_channel({{Transfer::send, tokens.data(), sizeof(int), to},
                                        {Transfer::recv, tokens.data() + 1, sizeof(int), from}},
-                                      label, channel_barrier, "barrier round " + std::to_string(round + 1));
+                                      label, channel_barrier, "barrier round " + std::to_string(round + 1), space);
     wait(request);
   }
 }
 
 #define WF_COMM_INSTANTIATE(T)                                                                      \
-  template void Communicator::all_gather<T>(const T*, T*, std::size_t, Label);                     \
-  template void Communicator::reduce_scatter<T>(const T*, T*, std::size_t, const Combine<T>&, Label); \
-  template void Communicator::reduce_scatter_sum<T>(const T*, T*, std::size_t, Label);             \
-  template void Communicator::all_to_all<T>(const T*, T*, std::size_t, Label);                     \
-  template void Communicator::all_reduce_sum<T>(T*, std::size_t, Label);
+  template void Communicator::all_gather<T>(const T*, T*, std::size_t, Label, const ExecSpace&);              \
+  template void Communicator::reduce_scatter<T>(const T*, T*, std::size_t, const Combine<T>&, Label,         \
+                                                const ExecSpace&);                                            \
+  template void Communicator::reduce_scatter_sum<T>(const T*, T*, std::size_t, Label, const ExecSpace&);      \
+  template void Communicator::all_to_all<T>(const T*, T*, std::size_t, Label, const ExecSpace&);              \
+  template void Communicator::all_reduce_sum<T>(T*, std::size_t, Label, const ExecSpace&);
 WF_COMM_INSTANTIATE(float)
 WF_COMM_INSTANTIATE(double)
 WF_COMM_INSTANTIATE(std::int64_t)

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/types.hpp"
 
 namespace wf::comm {
 
@@ -116,12 +117,17 @@ struct Request::State {
 
 /// \brief Combines an incoming chunk into the local one: acc[i] = op(acc[i], incoming[i]) over
 /// `count` elements in MemSpace. Used by reduce_scatter (sum, or the lse-aware merge).
-/// Run it on the default execution space (the result is sent right after; backends order
-/// their sends after that space's work) and never on the host unless MemSpace is host memory.
+/// Run it on the execution space instance given to the collective (the result is sent right
+/// after; backends order their sends after that instance's work), never on the host unless
+/// MemSpace is host memory.
 template <class T>
 using Combine = std::function<void(T* accumulated, const T* incoming, std::size_t count)>;
 
 /// \brief The front end. Created by make_mpi_communicator or make_nccl_communicator.
+/// Every operation takes the execution space instance `space` whose earlier work wrote the send
+/// buffers and whose later work reads the receive buffers (kokkos-comm style): transfers are
+/// ordered after that instance's work (MPI: a fence of it; NCCL: its stream). It defaults to the
+/// default instance.
 /// Every collective must be called by all ranks of the communicator in the same order with
 /// the same count; send and recv buffers of one call must not overlap unless stated.
 class Communicator {
@@ -136,6 +142,9 @@ class Communicator {
   const CommOptions& options() const { return *options_; }
   /// \brief Counters shared by this communicator and every communicator split from it.
   TrafficCounters& traffic() const { return *traffic_; }
+  /// \brief An MPI communicator of exactly these processes in this order (owned by this object),
+  /// for host-side collectives that are not counted: parallel file I/O, report reductions.
+  MPI_Comm mpi_comm() const { return mpi_comm_; }
   /// \brief "mpi" or "nccl", and for MPI whether device buffers go directly or through host staging.
   virtual std::string backend_description() const = 0;
 
@@ -147,11 +156,11 @@ class Communicator {
   /// the sent bytes. Nothing is complete until wait() returns. Sends to self are posted (and
   /// must be matched by a receive from self) but not counted. Peers see the messages of one
   /// (operation, step) in posting order: post them in the same order on both sides.
-  Request post(const std::vector<Transfer>& transfers, Label label);
+  Request post(const std::vector<Transfer>& transfers, Label label, const ExecSpace& space = ExecSpace());
   /// \brief post() of one send.
-  Request isend(const void* data, std::size_t bytes, int peer, Label label);
+  Request isend(const void* data, std::size_t bytes, int peer, Label label, const ExecSpace& space = ExecSpace());
   /// \brief post() of one receive.
-  Request irecv(void* data, std::size_t bytes, int peer, Label label);
+  Request irecv(void* data, std::size_t bytes, int peer, Label label, const ExecSpace& space = ExecSpace());
   /// \brief Progress without blocking; true when every transfer of the request completed
   /// (the request is then empty). An empty request is complete.
   bool test(Request& request);
@@ -164,28 +173,29 @@ class Communicator {
   /// \brief Ring all-gather: recv holds size() chunks of `count` elements, chunk r from rank r.
   /// `send` may be recv + rank() * count (in place). Sends (P-1) * count * sizeof(T) bytes.
   template <class T>
-  void all_gather(const T* send, T* recv, std::size_t count, Label label);
+  void all_gather(const T* send, T* recv, std::size_t count, Label label, const ExecSpace& space = ExecSpace());
   /// \brief Ring reduce-scatter: send holds size() chunks of `count`; rank r ends with chunk r
   /// combined over all ranks in recv. The order of combination is fixed (deterministic):
   /// acc = chunk r of rank r+1; then acc = combine(acc, chunk r of rank r+j) for j = 2..P
   /// (ranks mod P; the last one is r itself). Sends (P-1) * count * sizeof(T) bytes.
   template <class T>
-  void reduce_scatter(const T* send, T* recv, std::size_t count, const Combine<T>& combine, Label label);
+  void reduce_scatter(const T* send, T* recv, std::size_t count, const Combine<T>& combine, Label label,
+                      const ExecSpace& space = ExecSpace());
   /// \brief reduce_scatter with the sum (a Kokkos kernel on the default execution space).
   template <class T>
-  void reduce_scatter_sum(const T* send, T* recv, std::size_t count, Label label);
+  void reduce_scatter_sum(const T* send, T* recv, std::size_t count, Label label, const ExecSpace& space = ExecSpace());
   /// \brief Pairwise all-to-all: chunk p of send goes to rank p, chunk q of recv comes from q.
   /// All P-1 sends and receives are one group. Sends (P-1) * count * sizeof(T) bytes.
   template <class T>
-  void all_to_all(const T* send, T* recv, std::size_t count, Label label);
+  void all_to_all(const T* send, T* recv, std::size_t count, Label label, const ExecSpace& space = ExecSpace());
   /// \brief Sum over ranks, in place (any count): ring reduce-scatter of P nearly equal chunks
   /// (chunk i has count/P + (i < count%P) elements, same order as reduce_scatter), then ring
   /// all-gather. Sends (2*count - n(r) - n((r+1)%P)) * sizeof(T) bytes (see top of file).
   template <class T>
-  void all_reduce_sum(T* data, std::size_t count, Label label);
+  void all_reduce_sum(T* data, std::size_t count, Label label, const ExecSpace& space = ExecSpace());
   /// \brief Every rank waits for every other (dissemination, ceil(log2 P) rounds of one int,
   /// each under the deadline).
-  void barrier(Label label);
+  void barrier(Label label, const ExecSpace& space = ExecSpace());
 
   /// \brief Parses WF_FAULT_DROP_SEND="<world rank>:<step>" (a test hook): the step at which
   /// this process drops the sends it posts, or -1. Throws wf::Error when malformed. Read when a
@@ -200,7 +210,8 @@ class Communicator {
   Communicator(MPI_Comm world_view, std::vector<int> world_ranks, std::vector<int> node_of_world_rank,
                std::shared_ptr<const CommOptions> options, std::shared_ptr<TrafficCounters> traffic);
   /// Backend hooks. post_transfers gets the transfers that remain after fault injection.
-  virtual std::shared_ptr<Request::State> post_transfers(const std::vector<Transfer>& transfers, int tag) = 0;
+  virtual std::shared_ptr<Request::State> post_transfers(const std::vector<Transfer>& transfers, int tag,
+                                                         const ExecSpace& space) = 0;
   virtual bool test_state(Request::State& state) = 0;
   /// Called after a deadline passed: cancel or abandon what is unfinished (must not block).
   virtual void cancel_state(Request::State& state) = 0;
@@ -214,6 +225,7 @@ class Communicator {
   static std::vector<int> detect_nodes(MPI_Comm comm, int ranks_per_node);
 
   int rank_ = 0, size_ = 1;
+  MPI_Comm mpi_comm_ = MPI_COMM_NULL;
   std::vector<int> world_ranks_;          ///< world rank of each rank of this communicator
   std::vector<int> node_of_world_rank_;   ///< node index of every world rank
   std::shared_ptr<const CommOptions> options_;
@@ -224,20 +236,20 @@ class Communicator {
  private:
   struct Chunks;  // offsets and counts of the P chunks of a collective
   Request post_on_channel(const std::vector<Transfer>& transfers, Label label, int channel,
-                          const std::string& detail);
+                          const std::string& detail, const ExecSpace& space);
   void wait_pending(const std::vector<Request*>& requests);
   template <class T>
-  void ring_all_gather(T* data, const Chunks& chunks, Label label, int channel, const char* name);
+  void ring_all_gather(T* data, const Chunks& chunks, Label label, int channel, const char* name, const ExecSpace& space);
   template <class T>
   void ring_reduce_scatter(const T* contributions, T* result, const Chunks& chunks, const Combine<T>& combine,
-                           Label label, int channel, const char* name);
+                           Label label, int channel, const char* name, const ExecSpace& space);
 };
 
 /// \brief MPI backend on a duplicate of `parent` (collective over parent).
 std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm parent, const CommOptions& options);
 
-/// \brief NCCL backend (ncclUniqueId broadcast over MPI; operations on the default execution
-/// space's stream). Throws wf::Error when the build has no NCCL or no GPU is visible.
+/// \brief NCCL backend (ncclUniqueId broadcast over MPI; operations on the stream of the
+/// execution space instance they are given). Throws wf::Error when the build has no NCCL or no GPU is visible.
 std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm parent, const CommOptions& options);
 
 /// \brief True when this build has the NCCL backend and a GPU is visible.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "comm/communicator.hpp"
+#include "comm/mpi_util.hpp"
 #include "core/types.hpp"
 
 #if defined(OPEN_MPI) && OPEN_MPI
@@ -27,12 +28,6 @@ void check(int code, const std::string& what) {
   int length = 0;
   MPI_Error_string(code, text, &length);
   throw Error(what + ": MPI error: " + std::string(text, static_cast<std::size_t>(length)));
-}
-
-bool mpi_finalized() {
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  return finalized != 0;
 }
 
 /// Can MPI read device memory? WF_MPI_GPU_AWARE=0/1 overrides the query (for MPI libraries
@@ -138,12 +133,13 @@ class MpiCommunicator final : public Communicator {
   }
 
  protected:
-  std::shared_ptr<Request::State> post_transfers(const std::vector<Transfer>& transfers, int tag) override {
+  std::shared_ptr<Request::State> post_transfers(const std::vector<Transfer>& transfers, int tag,
+                                                 const ExecSpace& space) override {
     auto state = std::make_shared<MpiState>();
     const bool staged = path_ == Path::host_staging;
     // Kernels that wrote the send buffers must be done before MPI (or the host copy) reads them.
     if (std::any_of(transfers.begin(), transfers.end(), [](const Transfer& t) { return t.kind == Transfer::send; }))
-      ExecSpace().fence();
+      space.fence();
     for (const Transfer& t : transfers) {
       state->first.push_back(state->requests.size());
       state->transfers.push_back(t);

@@ -2,6 +2,7 @@
 // stream, followed by a cudaEvent that test() queries. With a CUDA Kokkos the stream is the
 // default execution space's (ordered after the kernels that filled the buffers); with a host
 // Kokkos, buffers are staged through device memory on a stream of the communicator's own.
+#include "comm/collective_errors.hpp"
 #include "comm/communicator.hpp"
 #include "wf_config.hpp"
 
@@ -15,6 +16,7 @@
 #include <string>
 #include <type_traits>
 
+#include "comm/mpi_util.hpp"
 #include "core/types.hpp"
 
 #if CUDART_VERSION < 11020
@@ -32,12 +34,6 @@ void check_nccl(ncclResult_t code, const std::string& what) {
   if (code != ncclSuccess) throw Error(what + ": NCCL error: " + ncclGetErrorString(code));
 }
 
-bool mpi_finalized() {
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  return finalized != 0;
-}
-
 /// Host memory must be staged through device buffers; CUDA memory goes to NCCL directly.
 constexpr bool host_memory = Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemSpace>::accessible;
 
@@ -47,6 +43,15 @@ cudaStream_t execution_space_stream() {
   if constexpr (std::is_same_v<ExecSpace, Kokkos::Cuda>) return ExecSpace().cuda_stream();
 #endif
   return nullptr;
+}
+
+/// The stream transfers ordered after `space` go on: its own with a CUDA Kokkos, else `fallback`.
+cudaStream_t stream_for(const ExecSpace& space, cudaStream_t fallback) {
+#if defined(KOKKOS_ENABLE_CUDA)
+  if constexpr (std::is_same_v<ExecSpace, Kokkos::Cuda>) return space.cuda_stream();
+#endif
+  (void)space;
+  return fallback;
 }
 
 /// An NCCL communicator and its stream, kept alive by the requests posted on it.
@@ -134,25 +139,27 @@ class NcclCommunicator final : public Communicator {
   }
 
  protected:
-  std::shared_ptr<Request::State> post_transfers(const std::vector<Transfer>& transfers, int /*tag*/) override {
+  std::shared_ptr<Request::State> post_transfers(const std::vector<Transfer>& transfers, int /*tag*/,
+                                                 const ExecSpace& space) override {
     // NCCL has no tags: messages between two ranks match in posting order.
     NcclComm& nccl = *nccl_;
     require(!nccl.aborted, "rank " + std::to_string(rank_) + ": this NCCL communicator was aborted after a timeout");
     auto state = std::make_shared<NcclState>();
     state->nccl = nccl_;
     const std::string where = "rank " + std::to_string(rank_) + ": NCCL transfer";
-    if (host_memory) ExecSpace().fence();  // host kernels that wrote the send buffers are done
+    if (host_memory) space.fence();  // host kernels that wrote the send buffers are done
+    const cudaStream_t stream = stream_for(space, nccl.stream);
     std::vector<const void*> device(transfers.size(), nullptr);
     for (std::size_t i = 0; i < transfers.size(); ++i) {
       const Transfer& t = transfers[i];
       device[i] = t.data;
       if (!host_memory || t.bytes == 0) continue;
       void* buffer = nullptr;
-      check_cuda(cudaMallocAsync(&buffer, t.bytes, nccl.stream), where + ": cudaMallocAsync");
+      check_cuda(cudaMallocAsync(&buffer, t.bytes, stream), where + ": cudaMallocAsync");
       state->device_buffers.push_back(buffer);
       device[i] = buffer;
       if (t.kind == Transfer::send)
-        check_cuda(cudaMemcpyAsync(buffer, t.data, t.bytes, cudaMemcpyHostToDevice, nccl.stream), where + ": copy to device");
+        check_cuda(cudaMemcpyAsync(buffer, t.data, t.bytes, cudaMemcpyHostToDevice, stream), where + ": copy to device");
       else
         state->received.push_back({t.data, buffer, t.bytes});
     }
@@ -162,13 +169,13 @@ class NcclCommunicator final : public Communicator {
       const Transfer& t = transfers[i];
       if (t.bytes == 0) continue;
       first_error = t.kind == Transfer::send
-                        ? ncclSend(device[i], t.bytes, ncclUint8, t.peer, nccl.comm, nccl.stream)
-                        : ncclRecv(const_cast<void*>(device[i]), t.bytes, ncclUint8, t.peer, nccl.comm, nccl.stream);
+                        ? ncclSend(device[i], t.bytes, ncclUint8, t.peer, nccl.comm, stream)
+                        : ncclRecv(const_cast<void*>(device[i]), t.bytes, ncclUint8, t.peer, nccl.comm, stream);
     }
     const ncclResult_t end = ncclGroupEnd();  // always close the group
     check_nccl(first_error != ncclSuccess ? first_error : end, where + ": posting the group");
     check_cuda(cudaEventCreateWithFlags(&state->done, cudaEventDisableTiming), where + ": cudaEventCreate");
-    check_cuda(cudaEventRecord(state->done, nccl.stream), where + ": cudaEventRecord");
+    check_cuda(cudaEventRecord(state->done, stream), where + ": cudaEventRecord");
     return state;
   }
 

@@ -68,10 +68,18 @@ int ProcessGrid::key_block_after(int rank, int shifts) const {
   return coordinates(initial_send_source(holder_at_start)).team;
 }
 
+int ProcessGrid::key_gradient_return_target(int rank) const {
+  return initial_send_source(ring_neighbour(rank, -(ring_length_ - 1)));
+}
+
+int ProcessGrid::key_gradient_return_source(int rank) const {
+  return ring_neighbour(initial_send_target(rank), ring_length_ - 1);
+}
+
 std::string ProcessGrid::describe() const {
   return "P = " + std::to_string(processes_) + ", team size c = " + std::to_string(team_size_) + ", " +
          std::to_string(teams()) + " teams, sub-rings of G = " + std::to_string(ring_length_) + ", " +
-         arrangement_name(arrangement_);
+         name_of(arrangement_);
 }
 
 }  // namespace wf::comm

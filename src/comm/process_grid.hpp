@@ -9,11 +9,9 @@
 
 #include <string>
 
+#include "core/enums.hpp"
+
 namespace wf::comm {
-
-enum class Arrangement { team_major, ring_major };
-
-inline const char* arrangement_name(Arrangement a) { return a == Arrangement::team_major ? "team-major" : "ring-major"; }
 
 /// \brief Coordinates of one process in the grid.
 struct GridCoordinates {
@@ -46,6 +44,12 @@ class ProcessGrid {
   int initial_send_target(int rank) const;
   /// \brief The inverse permutation: whose team block arrives at `rank`.
   int initial_send_source(int rank) const;
+  /// \brief Backward: where `rank` sends the key gradients of the block it held stationary,
+  /// home to a member of that block's own team (the inverse of the initial send, applied to the
+  /// rank that received the block: the block arrived G - 1 shifts ago from ring position -(G-1)).
+  int key_gradient_return_target(int rank) const;
+  /// \brief Backward: whose key gradients arrive at `rank` (the inverse of the target map).
+  int key_gradient_return_source(int rank) const;
   /// \brief The team block (key block id in [0, P / c)) that the process holds after the
   /// initial send and `shifts` further shifts along its sub-ring (shifts go to ring position j+1).
   int key_block_after(int rank, int shifts) const;

@@ -1,7 +1,6 @@
 // Reading decks and --set overrides into a RunConfig, and validating the result.
 // Every message is one line: "SOURCE: KEY ...", where SOURCE is the deck path or the override.
 #include "config/deck.hpp"
-#include "kernels/attention_dense.hpp"
 
 #include <toml++/toml.h>
 
@@ -13,7 +12,7 @@
 #include <map>
 #include <sstream>
 
-#include "kernels/attention_fused_limits.hpp"
+#include "kernels/attention_limits.hpp"
 
 namespace wf::config {
 namespace {
@@ -226,7 +225,7 @@ void apply_override(RunConfig& config, const std::string& override_text, Sources
 }
 
 /// The first problem of a configuration: its message and the keys it is about.
-struct Problem {
+struct DeckProblem {
   std::vector<std::string> keys;
   std::string message;
 };
@@ -244,55 +243,70 @@ std::string format_bytes(double bytes) {
   return out.str();
 }
 
-std::optional<Problem> first_problem(const RunConfig& config) {
-  for (const DeckKey& key : deck_keys())
-    if (auto message = key.check(key.get(config))) return Problem{{key.name}, *message};
+std::string quoted(const char* name) { return std::string("\"") + name + "\""; }
 
-  if (config.parallel.schedule == "ring" && config.parallel.team_size != 1)
-    return Problem{{"parallel.schedule", "parallel.team_size"},
+/// Rules between keys of the parallel section and the problem.
+std::optional<DeckProblem> schedule_problem(const RunConfig& config) {
+  if (config.parallel.schedule == Schedule::ring && config.parallel.team_size != 1)
+    return DeckProblem{{"parallel.schedule", "parallel.team_size"},
                    "parallel.schedule = \"ring\" is team_size = 1, but parallel.team_size = " +
                        std::to_string(config.parallel.team_size) + " (use parallel.schedule = \"wallfacer\")"};
-  if ((config.run.problem == "attention" || config.run.problem == "train") && config.attention.impl == "both")
-    return Problem{{"attention.impl", "run.problem"},
-                   "run.problem = \"" + config.run.problem +
-                       "\" runs one tile path: attention.impl must be \"blas\" or \"fused\""};
-  const AttentionSection& a = config.attention;
-  if (a.kv_heads != 0 && a.heads % a.kv_heads != 0)
-    return Problem{{"attention.kv_heads", "attention.heads"},
-                   "attention.kv_heads = " + std::to_string(a.kv_heads) +
-                       " does not divide attention.heads = " + std::to_string(a.heads) +
-                       " (use 0 for kv_heads = heads, or a divisor of heads)"};
+  const wf::Problem problem = config.run.problem;
+  if ((problem == wf::Problem::attention || problem == wf::Problem::train) && config.attention.impl == TileChoice::both)
+    return DeckProblem{{"attention.impl", "run.problem"},
+                   "run.problem = " + quoted(name_of(problem)) +
+                       " runs one tile path: attention.impl must be \"blas\" or \"fused\""};
+  return std::nullopt;
+}
 
-  const std::size_t scalar_bytes =
-      config.run.precision == "double" ? sizeof(double) : sizeof(float);
-  if (a.impl == "fused" || a.impl == "both") {
-    const std::size_t needed =
-        kernels::fused_scratch_bytes(a.q_tile, a.kv_tile, a.head_dim, scalar_bytes);
+/// AdamW's moment decays must lie in [0, 1): 1 makes the bias correction divide by zero.
+std::optional<DeckProblem> optimizer_problem(const RunConfig& config) {
+  const std::pair<const char*, double> betas[] = {{"train.adam_beta1", config.train.adam_beta1},
+                                                  {"train.adam_beta2", config.train.adam_beta2}};
+  for (const auto& [key, value] : betas)
+    if (value >= 1.0)
+      return DeckProblem{{key}, std::string(key) + " = " + format_value(value) + " is out of range (expected [0, 1))"};
+  return std::nullopt;
+}
+
+/// Sizes the kernels cannot take: the fused path's scratch, the dense baseline's N^2 storage.
+std::optional<DeckProblem> memory_problem(const RunConfig& config) {
+  const AttentionSection& a = config.attention;
+  const std::size_t scalar_bytes = config.run.precision == Precision::fp64 ? sizeof(double) : sizeof(float);
+  const char* precision = name_of(config.run.precision);
+  if (a.impl == TileChoice::fused || a.impl == TileChoice::both) {
+    const std::size_t needed = kernels::fused_scratch_bytes(a.q_tile, a.kv_tile, a.head_dim, scalar_bytes);
     if (needed > kernels::fused_scratch_limit_bytes)
-      return Problem{{"attention.q_tile", "attention.kv_tile", "attention.head_dim",
-                      "attention.impl", "run.precision"},
-                     "attention.q_tile = " + std::to_string(a.q_tile) +
-                         " and attention.kv_tile = " + std::to_string(a.kv_tile) + " need " +
-                         format_bytes(double(needed)) + " of fused-kernel scratch (head_dim " +
-                         std::to_string(a.head_dim) + ", " + config.run.precision +
-                         "), over the limit of " +
-                         format_bytes(double(kernels::fused_scratch_limit_bytes)) +
+      return DeckProblem{{"attention.q_tile", "attention.kv_tile", "attention.head_dim", "attention.impl", "run.precision"},
+                     "attention.q_tile = " + std::to_string(a.q_tile) + " and attention.kv_tile = " +
+                         std::to_string(a.kv_tile) + " need " + format_bytes(double(needed)) +
+                         " of fused-kernel scratch (head_dim " + std::to_string(a.head_dim) + ", " + precision +
+                         "), over the limit of " + format_bytes(double(kernels::fused_scratch_limit_bytes)) +
                          "; lower attention.q_tile and/or attention.kv_tile"};
   }
-
   // The dense baseline stores P of every head plus one N x N gradient: (heads + 1) N^2 scalars.
   constexpr double dense_limit_bytes = 16.0 * 1024 * 1024 * 1024;
-  const double dense_bytes =
-      kernels::DenseWorkspace<float>::scalars(a.heads, a.seq_len) * static_cast<double>(scalar_bytes);
-  if (config.run.problem == "kernel" && config.bench.dense_baseline &&
-      dense_bytes > dense_limit_bytes)
-    return Problem{{"bench.dense_baseline", "attention.seq_len", "run.problem", "run.precision"},
+  const double dense_bytes = kernels::dense_workspace_scalars(a.heads, a.seq_len) * static_cast<double>(scalar_bytes);
+  if (config.run.problem == wf::Problem::kernel && config.bench.dense_baseline && dense_bytes > dense_limit_bytes)
+    return DeckProblem{{"bench.dense_baseline", "attention.seq_len", "run.problem", "run.precision"},
                    "bench.dense_baseline = true needs (attention.heads + 1) x attention.seq_len^2 scalars = " +
-                       format_bytes(dense_bytes) +
-                       " for attention.seq_len = " + std::to_string(a.seq_len) +
+                       format_bytes(dense_bytes) + " for attention.seq_len = " + std::to_string(a.seq_len) +
                        ", over the limit of " + format_bytes(dense_limit_bytes) +
                        "; set bench.dense_baseline = false or lower attention.seq_len"};
   return std::nullopt;
+}
+
+std::optional<DeckProblem> first_problem(const RunConfig& config) {
+  for (const DeckKey& key : deck_keys())
+    if (auto message = key.check(key.get(config))) return DeckProblem{{key.name}, *message};
+  if (auto problem = schedule_problem(config)) return problem;
+  const AttentionSection& a = config.attention;
+  if (a.kv_heads != 0 && a.heads % a.kv_heads != 0)
+    return DeckProblem{{"attention.kv_heads", "attention.heads"},
+                   "attention.kv_heads = " + std::to_string(a.kv_heads) + " does not divide attention.heads = " +
+                       std::to_string(a.heads) + " (use 0 for kv_heads = heads, or a divisor of heads)"};
+  if (auto problem = optimizer_problem(config)) return problem;
+  return memory_problem(config);
 }
 
 }  // namespace

@@ -142,6 +142,41 @@ DeckKey string_key(const char* name, Section RunConfig::*section, std::string Se
   return key;
 }
 
+/// A string key over an enum field: the allowed values are the enum's names (core/enums.hpp).
+template <class Section, class E>
+DeckKey enum_key(const char* name, Section RunConfig::*section, E Section::*field, const char* description) {
+  DeckKey key;
+  key.name = name;
+  key.type = KeyType::string;
+  key.description = description;
+  key.choices = enum_names<E>();
+  key.get = [=](const RunConfig& c) { return KeyValue(std::string(name_of((c.*section).*field))); };
+  key.set = [=](RunConfig& c, const KeyValue& v) {
+    (c.*section).*field = *enum_from_name<E>(std::get<std::string>(v));  // checked against choices
+  };
+  return key;
+}
+
+/// As enum_key, for an optional enum field: "" means none.
+template <class Section, class E>
+DeckKey optional_enum_key(const char* name, Section RunConfig::*section, std::optional<E> Section::*field,
+                          const char* description) {
+  DeckKey key;
+  key.name = name;
+  key.type = KeyType::string;
+  key.description = description;
+  key.choices = enum_names<E>();
+  key.choices.insert(key.choices.begin(), "");
+  key.get = [=](const RunConfig& c) {
+    const auto& value = (c.*section).*field;
+    return KeyValue(value ? std::string(name_of(*value)) : std::string());
+  };
+  key.set = [=](RunConfig& c, const KeyValue& v) {
+    (c.*section).*field = enum_from_name<E>(std::get<std::string>(v));
+  };
+  return key;
+}
+
 }  // namespace
 
 const std::vector<DeckKey>& deck_keys() {
@@ -154,8 +189,8 @@ const std::vector<DeckKey>& deck_keys() {
   using TR = TrainSection;
   // clang-format off
   static const std::vector<DeckKey> keys = {
-    string_key("run.problem", &R::run, &RunSection::problem, {"kernel", "attention", "gravity", "train"}, "what to run: one-process kernels, distributed attention, n-body gravity, or the training benchmark"),
-    string_key("run.precision", &R::run, &RunSection::precision, {"float", "double"}, "scalar type of the timed kernels"),
+    enum_key("run.problem", &R::run, &RunSection::problem, "what to run: one-process kernels, distributed attention, n-body gravity, or the training benchmark"),
+    enum_key("run.precision", &R::run, &RunSection::precision, "scalar type of the timed kernels"),
     integer_key("run.seed", &R::run, &RunSection::seed, 0, no_upper_bound, "seed of every random input"),
     bool_key("run.verify", &R::run, &RunSection::verify, "also check the results against a double-precision reference"),
     integer_key("attention.seq_len", &R::attention, &A::seq_len, 1, two_pow_40, "N, tokens in the sequence"),
@@ -164,7 +199,7 @@ const std::vector<DeckKey>& deck_keys() {
     integer_key("attention.head_dim", &R::attention, &A::head_dim, 1, 1024, "size of one head"),
     bool_key("attention.causal", &R::attention, &A::causal, "causal mask (token i sees tokens <= i)"),
     float_key("attention.scale", &R::attention, &A::scale, 0.0, false, "softmax scale; 0 means 1/sqrt(head_dim)"),
-    string_key("attention.impl", &R::attention, &A::impl, {"blas", "fused", "both"}, "BLAS-based path, fused tiled kernel, or both"),
+    enum_key("attention.impl", &R::attention, &A::impl, "BLAS-based path, fused tiled kernel, or both"),
     integer_key("attention.q_tile", &R::attention, &A::q_tile, 1, 65536, "query rows per tile (both tile paths)"),
     integer_key("attention.kv_tile", &R::attention, &A::kv_tile, 1, 65536, "key rows per tile (both tile paths)"),
     string_key("attention.input", &R::attention, &A::input, {}, "HDF5 file with /input/{q,k,v,do} (attention problem); empty: seeded random inputs"),
@@ -173,11 +208,11 @@ const std::vector<DeckKey>& deck_keys() {
     float_key("gravity.softening", &R::gravity, &G::softening, 0.0, true, "Plummer softening length"),
     float_key("gravity.gravitational_constant", &R::gravity, &G::gravitational_constant, 0.0, true, "G"),
     integer_key("gravity.tile", &R::gravity, &G::tile, 1, 65536, "source bodies per tile"),
-    string_key("parallel.schedule", &R::parallel, &P::schedule, {"ring", "wallfacer", "ulysses"}, "distributed schedule: Ring Attention, WallFacer multi-ring, or Ulysses all-to-all"),
+    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, or Ulysses all-to-all"),
     integer_key("parallel.team_size", &R::parallel, &P::team_size, 1, 4096, "c, the replication factor (1 = ring); c^2 must divide the process count"),
-    string_key("parallel.arrangement", &R::parallel, &P::arrangement, {"team-major", "ring-major"}, "teams on consecutive ranks, or sub-rings on consecutive ranks"),
-    string_key("parallel.rotate", &R::parallel, &P::rotate, {"q", "kv"}, "backward: the query side or the key/value side travels the sub-ring"),
-    string_key("parallel.backend", &R::parallel, &P::backend, {"mpi", "nccl"}, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
+    enum_key("parallel.arrangement", &R::parallel, &P::arrangement, "teams on consecutive ranks, or sub-rings on consecutive ranks"),
+    enum_key("parallel.rotate", &R::parallel, &P::rotate, "backward: the query side or the key/value side travels the sub-ring"),
+    enum_key("parallel.backend", &R::parallel, &P::backend, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
     integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
     float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 0.0, true, "the longest any wait may take before the run stops with an error"),
     integer_key("model.vocab", &R::model, &M::vocab, 2, 1 << 24, "vocabulary size"),
@@ -185,7 +220,7 @@ const std::vector<DeckKey>& deck_keys() {
     integer_key("model.layers", &R::model, &M::layers, 1, 1024, "transformer layers"),
     integer_key("model.mlp_dim", &R::model, &M::mlp_dim, 0, 1 << 18, "MLP inner size; 0 means 4 d_model"),
     float_key("model.rotary_base", &R::model, &M::rotary_base, 0.0, true, "rotary embedding base"),
-    string_key("model.data", &R::model, &M::data, {"recall", "uniform"}, "synthetic data: long-range key-value recall, or uniform tokens"),
+    enum_key("model.data", &R::model, &M::data, "synthetic data: long-range key-value recall, or uniform tokens"),
     integer_key("model.pairs", &R::model, &M::pairs, 0, 1 << 20, "recall pairs per sample; 0 chooses"),
     string_key("model.weights_in", &R::model, &M::weights_in, {}, "HDF5 file with /params/<PyTorch names> to start from; empty: seeded init"),
     bool_key("model.tokens_from_weights", &R::model, &M::tokens_from_weights, "also read the tokens /data/tokens [N] from model.weights_in"),
@@ -193,6 +228,9 @@ const std::vector<DeckKey>& deck_keys() {
     integer_key("train.steps", &R::train, &TR::steps, 1, 1 << 24, "timed training steps (after bench.warmup untimed ones)"),
     float_key("train.learning_rate", &R::train, &TR::learning_rate, 0.0, false, "AdamW learning rate"),
     float_key("train.weight_decay", &R::train, &TR::weight_decay, 0.0, false, "AdamW decoupled weight decay"),
+    float_key("train.adam_beta1", &R::train, &TR::adam_beta1, 0.0, false, "AdamW beta1 (first-moment decay)"),
+    float_key("train.adam_beta2", &R::train, &TR::adam_beta2, 0.0, false, "AdamW beta2 (second-moment decay)"),
+    float_key("train.adam_eps", &R::train, &TR::adam_eps, 0.0, true, "AdamW epsilon"),
     float_key("train.clip_norm", &R::train, &TR::clip_norm, 0.0, false, "clip the global gradient norm to this; 0: no clipping"),
     integer_key("train.checkpoint_every", &R::train, &TR::checkpoint_every, 0, 1 << 24, "write a checkpoint every K steps; 0: never"),
     string_key("train.checkpoint_prefix", &R::train, &TR::checkpoint_prefix, {}, "checkpoint files are <prefix>_stepNNNNNN.h5"),
@@ -200,7 +238,7 @@ const std::vector<DeckKey>& deck_keys() {
     string_key("train.results", &R::train, &TR::results, {}, "HDF5 results file (summary, steps, timers, trace); empty: none"),
     bool_key("train.trace", &R::train, &TR::trace, "keep every phase and transfer event of every rank in /trace"),
     float_key("train.peak_gflops", &R::train, &TR::peak_gflops, 0.0, false, "peak GFLOP/s per rank for the fraction-of-peak; 0: the gemm rate measured at start"),
-    string_key("train.compare_schedule", &R::train, &TR::compare_schedule, {"", "ring", "wallfacer", "ulysses"}, "also run the same steps with this schedule and print both tables"),
+    optional_enum_key("train.compare_schedule", &R::train, &TR::compare_schedule, "also run the same steps with this schedule and print both tables"),
     integer_key("bench.warmup", &R::bench, &B::warmup, 0, 1000, "untimed repetitions"),
     integer_key("bench.repeats", &R::bench, &B::repeats, 1, 1000, "timed repetitions (best and mean are reported)"),
     integer_key("bench.gemm_size", &R::bench, &B::gemm_size, 16, 16384, "m = n = k of the reference gemm rate"),

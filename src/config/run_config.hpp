@@ -3,15 +3,18 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/enums.hpp"
 
 namespace wf::config {
 
 /// \brief [run]: what to run and how.
 struct RunSection {
-  std::string problem = "kernel";  ///< "kernel", "attention", "gravity" or "train"
-  std::string precision = "float";  ///< "float" or "double"
+  Problem problem = Problem::kernel;
+  Precision precision = Precision::fp32;
   std::uint64_t seed = 20240701;     ///< seed of every random input
   bool verify = false;               ///< also check against a double-precision reference
 };
@@ -24,7 +27,7 @@ struct AttentionSection {
   int head_dim = 64;
   bool causal = false;
   double scale = 0.0;          ///< 0 means 1/sqrt(head_dim)
-  std::string impl = "blas";   ///< "blas", "fused" or "both"
+  TileChoice impl = TileChoice::blas;
   int q_tile = 128;            ///< query rows per tile
   int kv_tile = 128;           ///< key rows per tile
   std::string input;           ///< HDF5 file with /input/{q,k,v,do}; "" = seeded random inputs
@@ -33,11 +36,11 @@ struct AttentionSection {
 
 /// \brief [parallel]: how the sequence is distributed (problems attention and gravity).
 struct ParallelSection {
-  std::string schedule = "wallfacer";   ///< "ring", "wallfacer" or "ulysses"
+  Schedule schedule = Schedule::wallfacer;
   int team_size = 1;                    ///< c, the replication factor; c^2 must divide P
-  std::string arrangement = "team-major";  ///< "team-major" or "ring-major"
-  std::string rotate = "q";             ///< backward: "q" (query side travels) or "kv"
-  std::string backend = "mpi";          ///< "mpi" or "nccl"
+  Arrangement arrangement = Arrangement::team_major;
+  RotateSide rotate = RotateSide::query;  ///< backward: the query side travels, or the key side
+  Backend backend = Backend::mpi;
   int ranks_per_node = 0;               ///< 0: detect with MPI_Comm_split_type
   double deadline_seconds = 120.0;      ///< the longest any wait may take
 };
@@ -58,7 +61,7 @@ struct ModelSection {
   int layers = 2;
   int mlp_dim = 0;                 ///< 0 means 4 d_model
   double rotary_base = 10000.0;
-  std::string data = "recall";     ///< "recall" (long-range key-value recall) or "uniform"
+  DataMode data = DataMode::recall;  ///< long-range key-value recall, or uniform tokens
   int pairs = 0;                   ///< recall pairs per sample; 0 chooses
   std::string weights_in;          ///< HDF5 file with /params/<torch names>; "" = seeded init
   bool tokens_from_weights = false;  ///< also read /data/tokens [N] from weights_in
@@ -70,6 +73,9 @@ struct TrainSection {
   int steps = 20;                  ///< timed steps (bench.warmup untimed steps come first)
   double learning_rate = 3e-3;
   double weight_decay = 0.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.95;
+  double adam_eps = 1e-8;
   double clip_norm = 1.0;          ///< 0: no gradient clipping
   int checkpoint_every = 0;        ///< 0: no checkpoints
   std::string checkpoint_prefix = "results/checkpoint";
@@ -77,7 +83,7 @@ struct TrainSection {
   std::string results = "results/train.h5";  ///< HDF5 results file; "" = none
   bool trace = true;               ///< keep every phase and transfer event in /trace
   double peak_gflops = 0.0;        ///< per rank; 0 = the gemm rate measured at start
-  std::string compare_schedule;    ///< "" or a schedule to run the same steps with, for the comparison table
+  std::optional<Schedule> compare_schedule;  ///< a schedule to run the same steps with, for the comparison table
 };
 
 /// \brief [bench]: repetitions and baselines.

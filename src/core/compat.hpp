@@ -1,6 +1,8 @@
 // Every difference between Kokkos 3.4 (Debian's Trilinos packages) and Kokkos 4.x lives here.
 #pragma once
 
+#include <KokkosBlas3_gemm.hpp>
+#include <KokkosKernels_config.h>
 #include <Kokkos_Core.hpp>
 
 #include <cmath>
@@ -42,6 +44,19 @@ inline void fence(const std::string& label) {
 #else
   (void)label;
   Kokkos::fence();
+#endif
+}
+
+/// \brief KokkosBlas::gemm on the execution space instance `space` (Kokkos Kernels 4.1 added the
+/// instance argument; before, gemm runs on the default instance, the only one 3.4 Serial has).
+template <class Exec, class A, class B, class C>
+void gemm(const Exec& space, const char* trans_a, const char* trans_b, typename A::const_value_type& alpha,
+          const A& a, const B& b, typename C::const_value_type& beta, const C& c) {
+#if defined(KOKKOSKERNELS_VERSION) && KOKKOSKERNELS_VERSION >= 40100
+  KokkosBlas::gemm(space, trans_a, trans_b, alpha, a, b, beta, c);
+#else
+  (void)space;
+  KokkosBlas::gemm(trans_a, trans_b, alpha, a, b, beta, c);
 #endif
 }
 

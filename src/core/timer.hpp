@@ -1,10 +1,14 @@
-// Wall-clock timing that fences Kokkos before reading the clock, so device work is counted.
+// Wall-clock timing that fences Kokkos before reading the clock, so device work is counted,
+// and fenced spans recorded in a rank's trace.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include "core/compat.hpp"
+#include "core/trace.hpp"
 
 namespace wf {
 
@@ -32,5 +36,24 @@ class Stopwatch {
   std::string label_;
   double begin_ = 0.0;
 };
+
+/// \brief Where a traced span is recorded, besides its phase (schedule step, peer, bytes).
+struct SpanDetail {
+  std::int32_t ring_step = -1;
+  std::int32_t peer = -1;
+  std::uint64_t bytes = 0;
+};
+
+/// \brief Runs f() between two fences and returns its seconds; records the span as `phase` in
+/// `trace` when there is one (a null trace only times).
+template <class F>
+double timed_span(TraceRecorder* trace, Phase phase, F&& f, SpanDetail detail = {}) {
+  Stopwatch watch("Trace::span");
+  const double begin = trace ? trace->now() : 0.0;
+  std::forward<F>(f)();
+  const double elapsed = watch.stop();
+  if (trace) trace->record(phase, begin, begin + elapsed, detail.ring_step, detail.peer, detail.bytes);
+  return elapsed;
+}
 
 }  // namespace wf

@@ -30,12 +30,6 @@ void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 namespace detail {
 
-int rank_of(MPI_Comm comm) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  return rank;
-}
-
 void require_same_on_all_ranks(MPI_Comm comm, const std::string& where, const std::string& signature) {
   const bool same = broadcast(comm, signature) == signature;
   collectively(comm, [&] { require(same, where + ": ranks disagree on the dataset path, shape or token axis"); });
@@ -254,9 +248,7 @@ OutputFile::~OutputFile() { abandon(); }
 
 void OutputFile::abandon() noexcept {
   if (comm_ == MPI_COMM_NULL || committed_) return;
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (finalized) return;
+  if (comm::mpi_finalized()) return;
   file_.reset();  // collective close, errors ignored: the file is being thrown away
   if (rank_of(comm_) == 0) {
     std::error_code ignored;

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "comm/collective_errors.hpp"
 #include "core/error.hpp"
 
 namespace wf::io {

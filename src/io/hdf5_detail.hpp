@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "comm/collective_errors.hpp"
+#include "comm/mpi_util.hpp"
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 
@@ -18,11 +20,9 @@ namespace wf::io::detail {
 
 // ---------------------------------------------------------------- errors and collectives
 
-int rank_of(MPI_Comm comm);
-
-// collectively() and broadcast() come from core/error.hpp.
-using wf::broadcast;
-using wf::collectively;
+using comm::broadcast;
+using comm::collectively;
+using comm::rank_of;
 
 /// Throws on every rank unless every rank passed the same `signature` (path, shape, axis).
 void require_same_on_all_ranks(MPI_Comm comm, const std::string& where, const std::string& signature);

@@ -9,6 +9,8 @@
 #include <set>
 #include <utility>
 
+#include "comm/collective_errors.hpp"
+#include "comm/mpi_util.hpp"
 #include "core/compat.hpp"
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
@@ -18,24 +20,14 @@ namespace wf::io {
 
 namespace {
 
-using perf::TraceEvent;
-constexpr std::size_t phase_count = static_cast<std::size_t>(perf::Phase::count_);
+constexpr std::size_t phase_count = static_cast<std::size_t>(Phase::count_);
 
 // ---------------------------------------------------------------- MPI helpers
 
-int rank_of(MPI_Comm comm) {
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  return rank;
-}
-
-int size_of(MPI_Comm comm) {
-  int size = 1;
-  MPI_Comm_size(comm, &size);
-  return size;
-}
-
-using wf::broadcast;  // the string one, from core/error.hpp
+using comm::broadcast;  // the string one
+using comm::collectively;
+using comm::rank_of;
+using comm::size_of;
 
 std::uint64_t broadcast(MPI_Comm comm, std::uint64_t value) {
   MPI_Bcast(&value, 1, MPI_UINT64_T, 0, comm);
@@ -43,8 +35,8 @@ std::uint64_t broadcast(MPI_Comm comm, std::uint64_t value) {
 }
 
 /// Rank 0's summary on every rank (the names become dataset names, which must agree).
-std::vector<perf::SummaryValue> broadcast_summary(MPI_Comm comm, const std::vector<perf::SummaryValue>& local) {
-  std::vector<perf::SummaryValue> summary(broadcast(comm, static_cast<std::uint64_t>(local.size())));
+std::vector<SummaryValue> broadcast_summary(MPI_Comm comm, const std::vector<SummaryValue>& local) {
+  std::vector<SummaryValue> summary(broadcast(comm, static_cast<std::uint64_t>(local.size())));
   if (rank_of(comm) == 0) summary = local;
   for (auto& value : summary) {
     value.name = broadcast(comm, value.name);
@@ -65,7 +57,7 @@ std::string utc_now_iso8601() {
   return text;
 }
 
-void check_summary_names(const std::string& path, const std::vector<perf::SummaryValue>& summary) {
+void check_summary_names(const std::string& path, const std::vector<SummaryValue>& summary) {
   for (const auto& value : summary)
     require(!value.name.empty() && value.name != "." && value.name != ".." && value.name.find('/') == std::string::npos,
             path + ": summary name '" + value.name + "' is not a valid dataset name (empty, '.', '..' or with '/')");
@@ -150,7 +142,7 @@ std::vector<std::string> link_names(InputFile& file, const std::string& name) {
 
 // ---------------------------------------------------------------- sections
 
-void write_steps(OutputFile& file, const std::vector<perf::StepRecord>& local, std::uint64_t count) {
+void write_steps(OutputFile& file, const std::vector<StepRecord>& local, std::uint64_t count) {
   // Rank 0's records; the other ranks take part with nothing to write.
   const bool writer = rank_of(file.comm()) == 0;
   std::vector<std::int64_t> step;
@@ -256,12 +248,12 @@ void require_our_phases(InputFile& file, const std::string& group) {
 std::string phase_names_text() {
   std::string text;
   for (std::size_t p = 0; p < phase_count; ++p)
-    text += (p > 0 ? "\n" : "") + std::string(perf::phase_name(static_cast<perf::Phase>(p)));
+    text += (p > 0 ? "\n" : "") + std::string(phase_name(static_cast<Phase>(p)));
   return text;
 }
 
 void write_results(const std::string& path, const RunResults& local, MPI_Comm comm) {
-  const std::vector<perf::SummaryValue> summary = broadcast_summary(comm, local.summary);
+  const std::vector<SummaryValue> summary = broadcast_summary(comm, local.summary);
   check_summary_names(path, summary);  // rank 0's names on every rank: fails everywhere or nowhere
   const std::uint64_t step_count = broadcast(comm, static_cast<std::uint64_t>(local.steps.size()));
 
@@ -305,7 +297,7 @@ RunResults read_results(const std::string& path, MPI_Comm comm) {
 
   for (const auto& name : link_names(file, "/summary")) {
     const std::string object = "/summary/" + name;
-    perf::SummaryValue value;
+    SummaryValue value;
     value.name = name;
     value.value = read_column<double>(file, object, 1)[0];
     value.unit = read_attribute<std::string>(file, object, "unit");

@@ -6,29 +6,47 @@
 #include <mpi.h>
 
 #include <array>
+#include <cstdint>
 #include <cstddef>
 #include <string>
 #include <vector>
 
-#include "perf/trace.hpp"
+#include "core/trace.hpp"
 
 namespace wf::io {
 
-/// \brief Seconds per phase, indexed by perf::Phase.
-using PhaseSeconds = std::array<double, static_cast<std::size_t>(perf::Phase::count_)>;
+/// \brief Seconds per phase, indexed by wf::Phase.
+using PhaseSeconds = std::array<double, static_cast<std::size_t>(Phase::count_)>;
+
+/// \brief One training step as rank 0 reports it.
+struct StepRecord {
+  std::int64_t step = 0;
+  double loss = 0.0;
+  double seconds = 0.0;
+  double tokens_per_second = 0.0;
+  double grad_norm = 0.0;
+  bool timed = true;  ///< false for warm-up steps
+};
+
+/// \brief A summary value (name, value, unit) written to /summary.
+struct SummaryValue {
+  std::string name;
+  double value = 0.0;
+  std::string unit;
+};
 
 /// What one rank contributes to the results file, and what read_results gives back.
 struct RunResults {
   /// Summary values (name, value, unit). Rank 0's are written; names must be unique, non-empty,
   /// not "." or "..", and contain no '/'.
-  std::vector<perf::SummaryValue> summary;
+  std::vector<SummaryValue> summary;
   /// Per-step records; rank 0's are written.
-  std::vector<perf::StepRecord> steps;
+  std::vector<StepRecord> steps;
   /// This rank's seconds per phase (TraceRecorder::totals()). After read_results: the row of the
   /// reading rank (zeros when the file has fewer ranks than the reader).
   PhaseSeconds phase_seconds{};
   /// This rank's trace events. After read_results: the events of every rank, in rank order.
-  std::vector<perf::TraceEvent> events;
+  std::vector<TraceEvent> events;
   /// The resolved deck (RunConfig::deck_text); rank 0's is written.
   std::string deck_text;
   /// The problem that ran ("attention", "gravity", ...); rank 0's is written.
@@ -47,7 +65,7 @@ struct RunResults {
   std::string software, version, git_hash, date, kokkos_backend;
 };
 
-/// \brief The phase names in perf::Phase order, joined with '\n' (the `phases` attribute of
+/// \brief The phase names in wf::Phase order, joined with '\n' (the `phases` attribute of
 /// /timers and /trace).
 std::string phase_names_text();
 

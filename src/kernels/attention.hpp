@@ -1,19 +1,22 @@
 // The attention interaction (DESIGN 2.1) on blocks: a query block against a key/value
-// block, forward and backward, with either tile implementation.
+// block, forward and backward, with either tile implementation, on an execution space instance.
 //
-//   forward:  forward_init(acc); forward_update(opt, q_block, kv_block, acc) for every key
-//             block; forward_finalize(acc, lse) -> normalised O and lse.
-//   backward: backward_delta(dO, O, delta); zero the gradients; backward_update(...) for every
-//             key block. Nothing of size N x N is ever stored: tiles are q_tile x kv_tile.
+//   forward:  forward_init(space, acc); forward_update(space, opt, q_block, kv_block, acc) for
+//             every key block; forward_finalize(space, acc, lse) -> normalised O and lse.
+//   backward: backward_delta(space, dO, O, delta); zero the gradients; backward_update(...) for
+//             every key block. Nothing of size N x N is ever stored: tiles are q_tile x kv_tile.
+// What the tile loops compute and skip is count_tiles() (attention_tiles.hpp), on request.
 #pragma once
 
+#include <string>
+
+#include "core/error.hpp"
 #include "kernels/attention_blas.hpp"
 #include "kernels/attention_fused.hpp"
 #include "kernels/attention_merge.hpp"
 #include "kernels/attention_state.hpp"
 #include "kernels/attention_tiles.hpp"
 #include "kernels/attention_types.hpp"
-#include "core/error.hpp"
 
 namespace wf::kernels {
 
@@ -32,25 +35,25 @@ void require_impl_available(TileImpl impl) {
 }
 
 /// \brief Folds a key/value block into the running forward state of a query block.
-template <class Exec = ExecSpace, class T, class Mem>
-TileStats forward_update(const AttentionOptions& opt, const QueryBlock<T, Mem>& qb,
-                         const KeyValueBlock<T, Mem>& kvb, const ForwardAccumulator<T, Mem>& acc) {
+template <class Exec, class T, class Mem>
+void forward_update(const Exec& space, const AttentionOptions& opt, const QueryBlock<T, Mem>& qb,
+                    const KeyValueBlock<T, Mem>& kvb, const ForwardAccumulator<T, Mem>& acc) {
   require_impl_available<Mem>(opt.impl);
   if constexpr (blas_path_available<Mem>()) {
-    if (opt.impl == TileImpl::blas) return forward_update_blas<Exec>(opt, qb, kvb, acc);
+    if (opt.impl == TileImpl::blas) return forward_update_blas(space, opt, qb, kvb, acc);
   }
-  return forward_update_fused<Exec>(opt, qb, kvb, acc);
+  forward_update_fused(space, opt, qb, kvb, acc);
 }
 
 /// \brief Adds the gradient contributions of one (query block, key block) pair.
-template <class Exec = ExecSpace, class T, class Mem>
-TileStats backward_update(const AttentionOptions& opt, const BackwardQueryBlock<T, Mem>& qb,
-                          const KeyValueBlock<T, Mem>& kvb, const AttentionGradients<T, Mem>& grad) {
+template <class Exec, class T, class Mem>
+void backward_update(const Exec& space, const AttentionOptions& opt, const BackwardQueryBlock<T, Mem>& qb,
+                     const KeyValueBlock<T, Mem>& kvb, const AttentionGradients<T, Mem>& grad) {
   require_impl_available<Mem>(opt.impl);
   if constexpr (blas_path_available<Mem>()) {
-    if (opt.impl == TileImpl::blas) return backward_update_blas<Exec>(opt, qb, kvb, grad);
+    if (opt.impl == TileImpl::blas) return backward_update_blas(space, opt, qb, kvb, grad);
   }
-  return backward_update_fused<Exec>(opt, qb, kvb, grad);
+  backward_update_fused(space, opt, qb, kvb, grad);
 }
 
 }  // namespace wf::kernels

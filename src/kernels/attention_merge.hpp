@@ -48,15 +48,15 @@ KOKKOS_INLINE_FUNCTION T merge_value(T lse_a, T weight_a, T o_a, T lse_b, T weig
 
 /// \brief (o_into, lse_into) <- merge((o_into, lse_into), (o_other, lse_other)) for every
 /// head and row. O is normalised (finalised) on both sides.
-template <class Exec = ExecSpace, class T, class Mem>
-void merge_partial(const Tensor3<T, Mem>& o_into, const Tensor2<T, Mem>& lse_into,
+template <class Exec, class T, class Mem>
+void merge_partial(const Exec& space, const Tensor3<T, Mem>& o_into, const Tensor2<T, Mem>& lse_into,
                    const Tensor3<const T, Mem>& o_other, const Tensor2<const T, Mem>& lse_other) {
   const int heads = static_cast<int>(o_into.extent(0));
   const int rows = static_cast<int>(o_into.extent(1));
   const int dim = static_cast<int>(o_into.extent(2));
   Kokkos::parallel_for(
       "Kernels::merge_partial",
-      Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>>({0, 0}, {heads, rows}),
+      Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>>(space, {0, 0}, {heads, rows}),
       KOKKOS_LAMBDA(const int h, const int i) {
         const T lse_a = lse_into(h, i), lse_b = lse_other(h, i);
         T lse, weight_a, weight_b;

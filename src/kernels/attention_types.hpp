@@ -11,18 +11,11 @@
 #include <cstdint>
 #include <functional>
 
+#include "core/enums.hpp"
 #include "core/types.hpp"
+#include "kernels/attention_pair.hpp"
 
 namespace wf::kernels {
-
-/// \brief Which (query, key) pairs interact. Positions are global token positions.
-enum class MaskKind { none, causal };
-
-/// \brief Tile implementation: KokkosBlas::gemm on tiles (host), or one fused TeamPolicy kernel.
-enum class TileImpl { blas, fused };
-
-inline const char* tile_impl_name(TileImpl impl) { return impl == TileImpl::blas ? "blas" : "fused"; }
-inline const char* mask_name(MaskKind mask) { return mask == MaskKind::causal ? "causal" : "none"; }
 
 /// \brief Everything a tile needs besides the data.
 struct AttentionOptions {
@@ -33,7 +26,7 @@ struct AttentionOptions {
   MaskKind mask = MaskKind::none;
   int q_tile = 128;   ///< query rows per tile
   int kv_tile = 128;  ///< key rows per tile
-  TileImpl impl = TileImpl::blas;
+  TileImpl impl = TileImpl::blas;  ///< KokkosBlas::gemm on tiles (host), or one fused TeamPolicy kernel
   /// Called between tiles by the host path, so that a schedule's transfers progress while it
   /// computes (MPI over shared memory moves data only inside MPI calls). May be empty.
   std::function<void()> progress;
@@ -90,7 +83,8 @@ struct AttentionGradients {
   Tensor3<T, Mem> dv;  ///< [kv_heads][nk][head_dim]
 };
 
-/// \brief What a block update did, for tests and reports.
+/// \brief What the tile loop over a (query block, key block) pair computes and skips, per head
+/// (count_tiles() in attention_tiles.hpp; computed on request, never by the kernels themselves).
 struct TileStats {
   std::int64_t tiles_computed = 0;    ///< tiles with at least one unmasked pair
   std::int64_t tiles_skipped = 0;     ///< fully masked tiles
@@ -115,11 +109,6 @@ KOKKOS_INLINE_FUNCTION TileMask classify_tile(MaskKind mask, index_t q_min, inde
   if (k_min > q_max) return TileMask::empty;  // every key after every query
   if (k_max <= q_min) return TileMask::full;  // every key at or before every query
   return TileMask::partial;
-}
-
-/// \brief True when the pair (query at q_pos, key at k_pos) interacts.
-KOKKOS_INLINE_FUNCTION bool pair_visible(MaskKind mask, index_t q_pos, index_t k_pos) {
-  return mask == MaskKind::none || k_pos <= q_pos;
 }
 
 }  // namespace wf::kernels

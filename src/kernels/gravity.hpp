@@ -19,6 +19,7 @@
 #include "core/compat.hpp"
 #include "core/error.hpp"
 #include "core/types.hpp"
+#include "kernels/tiling.hpp"
 
 // Vectorise the in-tile reduction on host compilers; nothing on the device passes.
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__) || defined(__SYCL_DEVICE_ONLY__)
@@ -73,21 +74,70 @@ std::size_t scratch_bytes(int tile) {
   return ScratchSources<Exec, T>::shmem_size(4, static_cast<std::size_t>(tile)) + 128;
 }
 
-inline int tile_count(index_t n, int tile) { return static_cast<int>((n + tile - 1) / tile); }
+/// One team per target tile; source tiles staged in scratch one after the other.
+template <class Exec, class T, class Mem>
+struct GravityTiles {
+  using Member = typename Kokkos::TeamPolicy<Exec>::member_type;
+  ParticleBlock<T, Mem> targets, sources;
+  ForceView<T, Mem> force;
+  T softening_squared, g;
+  int tile, level, source_tiles;
+  index_t nt, ns;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
+    const index_t i0 = index_t(team.league_rank()) * tile;
+    const int rows = static_cast<int>(nt - i0 < tile ? nt - i0 : tile);
+    ScratchSources<Exec, T> src(team.team_scratch(level), 4, tile);
+    for (int st = 0; st < source_tiles; ++st) {
+      const index_t j0 = index_t(st) * tile;
+      const int cols = static_cast<int>(ns - j0 < tile ? ns - j0 : tile);
+      team.team_barrier();  // every thread is done with the previous tile
+      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, cols), [&](const int j) {
+        src(0, j) = sources.pos(j0 + j, 0);
+        src(1, j) = sources.pos(j0 + j, 1);
+        src(2, j) = sources.pos(j0 + j, 2);
+        src(3, j) = sources.mass(j0 + j);
+      });
+      team.team_barrier();
+      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows), [&](const int i) { add_tile_force(i0 + i, src, cols); });
+    }
+  }
+
+  /// force(target) += G m_target * sum over the staged source tile.
+  KOKKOS_INLINE_FUNCTION void add_tile_force(index_t target, const ScratchSources<Exec, T>& src, int cols) const {
+    const T xi = targets.pos(target, 0), yi = targets.pos(target, 1), zi = targets.pos(target, 2);
+    const T* sx = &src(0, 0);
+    const T* sy = &src(1, 0);
+    const T* sz = &src(2, 0);
+    const T* sm = &src(3, 0);
+    T fx = T(0), fy = T(0), fz = T(0);
+    WF_GRAVITY_SIMD_REDUCTION
+    for (int j = 0; j < cols; ++j) {
+      const T dx = sx[j] - xi, dy = sy[j] - yi, dz = sz[j] - zi;
+      const T w = plummer_weight(dx, dy, dz, sm[j], softening_squared);
+      fx += w * dx;
+      fy += w * dy;
+      fz += w * dz;
+    }
+    const T scale = g * targets.mass(target);
+    force(target, 0) += scale * fx;
+    force(target, 1) += scale * fy;
+    force(target, 2) += scale * fz;
+  }
+};
 
 }  // namespace gravity_detail
 
 /// \brief Adds to force[i] the softened gravitational force of every source on target i:
-/// G m_i sum_j m_j (x_j - x_i) / (|x_j - x_i|^2 + eps^2)^(3/2). Targets and sources may be the
-/// same bodies (self pairs contribute 0). Throws wf::Error on inconsistent extents or options.
-template <class Exec = ExecSpace, class T, class Mem>
-void gravity_update(const GravityOptions& opt, const ParticleBlock<T, Mem>& targets,
+/// G m_i sum_j m_j (x_j - x_i) / (|x_j - x_i|^2 + eps^2)^(3/2), on the instance `space`. Targets
+/// and sources may be the same bodies (self pairs contribute 0). Throws wf::Error on
+/// inconsistent extents or options.
+template <class Exec, class T, class Mem>
+void gravity_update(const Exec& space, const GravityOptions& opt, const ParticleBlock<T, Mem>& targets,
                     const ParticleBlock<T, Mem>& sources, const ForceView<T, Mem>& force) {
   static_assert(Kokkos::SpaceAccessibility<Exec, Mem>::accessible,
                 "gravity_update: the execution space cannot access the particles' memory space");
   using namespace gravity_detail;
-  using Policy = Kokkos::TeamPolicy<Exec>;
-  using Member = typename Policy::member_type;
   require(opt.tile >= 1, "gravity_update: tile must be >= 1, got " + std::to_string(opt.tile));
   require(opt.softening > 0.0, "gravity_update: softening must be > 0");
   const index_t nt = static_cast<index_t>(targets.pos.extent(0));
@@ -97,59 +147,21 @@ void gravity_update(const GravityOptions& opt, const ParticleBlock<T, Mem>& targ
   require(static_cast<index_t>(sources.mass.extent(0)) == ns,
           "gravity_update: sources' positions and masses differ in length");
   if (nt == 0 || ns == 0) return;
-
-  const int tile = opt.tile;
-  const int source_tiles = tile_count(ns, tile);
-  const T softening_squared = static_cast<T>(opt.softening * opt.softening);
-  const T g = static_cast<T>(opt.gravitational_constant);
-  const std::size_t bytes = scratch_bytes<Exec, T>(tile);
+  const std::size_t bytes = scratch_bytes<Exec, T>(opt.tile);
   const int level = bytes <= level0_limit_bytes ? 0 : 1;
-  const auto target_pos = targets.pos;
-  const auto target_mass = targets.mass;
-  const auto source_pos = sources.pos;
-  const auto source_mass = sources.mass;
-
-  Policy policy(tile_count(nt, tile), Kokkos::AUTO);
+  const GravityTiles<Exec, T, Mem> body{targets,
+                                        sources,
+                                        force,
+                                        static_cast<T>(opt.softening * opt.softening),
+                                        static_cast<T>(opt.gravitational_constant),
+                                        opt.tile,
+                                        level,
+                                        tile_count(ns, opt.tile),
+                                        nt,
+                                        ns};
+  Kokkos::TeamPolicy<Exec> policy(space, tile_count(nt, opt.tile), Kokkos::AUTO);
   policy.set_scratch_size(level, Kokkos::PerTeam(bytes));
-  Kokkos::parallel_for(
-      "Kernels::gravity_update", policy, KOKKOS_LAMBDA(const Member& team) {
-        const index_t i0 = index_t(team.league_rank()) * tile;
-        const int rows = static_cast<int>(nt - i0 < tile ? nt - i0 : tile);
-        ScratchSources<Exec, T> src(team.team_scratch(level), 4, tile);
-        for (int st = 0; st < source_tiles; ++st) {
-          const index_t j0 = index_t(st) * tile;
-          const int cols = static_cast<int>(ns - j0 < tile ? ns - j0 : tile);
-          team.team_barrier();  // every thread is done with the previous tile
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, cols), [&](const int j) {
-            src(0, j) = source_pos(j0 + j, 0);
-            src(1, j) = source_pos(j0 + j, 1);
-            src(2, j) = source_pos(j0 + j, 2);
-            src(3, j) = source_mass(j0 + j);
-          });
-          team.team_barrier();
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows), [&](const int i) {
-            const index_t target = i0 + i;
-            const T xi = target_pos(target, 0), yi = target_pos(target, 1), zi = target_pos(target, 2);
-            const T* sx = &src(0, 0);
-            const T* sy = &src(1, 0);
-            const T* sz = &src(2, 0);
-            const T* sm = &src(3, 0);
-            T fx = T(0), fy = T(0), fz = T(0);
-            WF_GRAVITY_SIMD_REDUCTION
-            for (int j = 0; j < cols; ++j) {
-              const T dx = sx[j] - xi, dy = sy[j] - yi, dz = sz[j] - zi;
-              const T w = plummer_weight(dx, dy, dz, sm[j], softening_squared);
-              fx += w * dx;
-              fy += w * dy;
-              fz += w * dz;
-            }
-            const T scale = g * target_mass(target);
-            force(target, 0) += scale * fx;
-            force(target, 1) += scale * fy;
-            force(target, 2) += scale * fz;
-          });
-        }
-      });
+  Kokkos::parallel_for("Kernels::gravity_update", policy, body);
 }
 
 }  // namespace wf::kernels

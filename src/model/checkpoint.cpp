@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "comm/collective_errors.hpp"
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 
@@ -19,8 +20,7 @@ std::function<void(const std::string&)>& before_commit_hook() {
 
 /// Throws on every rank (one message) unless `ok` on every rank.
 void require_all(MPI_Comm comm, bool ok, const std::string& local_message) {
-  std::string message;
-  if (!all_ranks_ok(comm, ok, ok ? std::string() : local_message, message)) throw Error(message);
+  comm::require_on_all_ranks(comm, ok, local_message);
 }
 
 std::string shape_text(const std::vector<std::uint64_t>& dims) {

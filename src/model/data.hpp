@@ -41,12 +41,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/enums.hpp"
 #include "nbody/sharding.hpp"
 
 namespace wf::model {
-
-/// \brief Which synthetic data the model trains on.
-enum class DataMode { recall, uniform };
 
 /// \brief What make_tokens() builds.
 struct DataOptions {

@@ -20,7 +20,7 @@ struct ModelShape {
   int kv_width() const { return kv_heads * head_dim; }
 };
 
-/// \brief Optimiser settings (AdamW, beta1 0.9, beta2 0.95, eps 1e-8 as in the issue).
+/// \brief Optimiser settings: AdamW and gradient clipping (from [train] in the deck).
 struct OptimizerSettings {
   double learning_rate = 1e-3;
   double weight_decay = 0.0;

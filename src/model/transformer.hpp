@@ -7,17 +7,19 @@
 #include <memory>
 #include <vector>
 
+#include "core/trace.hpp"
 #include "model/dense_ops.hpp"
 #include "model/parameters.hpp"
-#include "nbody/attention_schedule.hpp"
+#include "nbody/attention_interaction.hpp"
+#include "nbody/schedule.hpp"
 
 namespace wf::model {
 
 /// \brief How attention is computed and distributed.
 struct AttentionPlan {
   kernels::AttentionOptions options;  ///< heads, kv_heads, head_dim, scale, mask, tiles, impl
-  nbody::ScheduleKind kind = nbody::ScheduleKind::wallfacer;
-  nbody::RotateSide rotate = nbody::RotateSide::query;
+  Schedule schedule = Schedule::wallfacer;
+  RotateSide rotate = RotateSide::query;
 };
 
 /// \brief Sums of one forward(+backward) on this process.
@@ -26,36 +28,49 @@ struct LossParts {
   std::int64_t valid_rows = 0;
 };
 
+/// \brief What one run() did: its loss parts and the attention schedules' times.
+struct PassResult {
+  LossParts loss;
+  nbody::ScheduleTimes attention;  ///< forward and backward of every layer
+};
+
 template <class T>
 class Transformer {
  public:
   /// \brief ctx fixes the process grid and sharding; its shard_tokens() rows are this
-  /// process's tokens (positions ctx.shard_positions(ctx.shard())).
-  Transformer(const ModelShape& shape, const AttentionPlan& plan, nbody::ScheduleContext& ctx);
+  /// process's tokens (positions ctx.shard_positions(ctx.shard())). Every phase of a run is
+  /// recorded in `trace` when it is not null.
+  Transformer(const ModelShape& shape, const AttentionPlan& plan, nbody::ScheduleContext& ctx,
+              TraceRecorder* trace = nullptr);
 
   /// \brief Forward on this shard (tokens and next-token targets in storage order, -1 = no
   /// target); with backward, also adds this shard's gradients to params.grads (not reduced
   /// over processes). total_valid: targets of the whole global sequence (the loss is their mean).
-  LossParts run(Parameters<T>& params, const std::vector<index_t>& tokens, const std::vector<index_t>& targets,
-                bool backward, std::int64_t total_valid);
+  PassResult run(Parameters<T>& params, const std::vector<index_t>& tokens, const std::vector<index_t>& targets,
+                 bool backward, std::int64_t total_valid);
 
  private:
   struct LayerCache;
-  /// Runs f() as one span of `phase` in the trace (when the context has one).
+  struct HeadCache;
+  /// Runs f() as one span of `phase` in the trace (when there is one).
   template <class F>
-  void phase(perf::Phase which, F&& f) {
-    double unused = 0.0;
-    ctx_.timed(which, unused, std::forward<F>(f));
+  void phase(Phase which, F&& f) {
+    timed_span(trace_, which, std::forward<F>(f));
   }
   void set_layer(int layer) {
-    if (ctx_.trace) ctx_.trace->set_layer(layer);
+    if (trace_) trace_->set_layer(layer);
   }
-  void forward_layer(Parameters<T>& p, int layer, Matrix<T>& x, LayerCache& cache);
-  void backward_layer(Parameters<T>& p, int layer, Matrix<T>& dx, LayerCache& cache);
+  nbody::ScheduleTimes forward_layer(Parameters<T>& p, int layer, Matrix<T>& x, LayerCache& cache);
+  nbody::ScheduleTimes backward_layer(Parameters<T>& p, int layer, Matrix<T>& dx, LayerCache& cache);
+  void attention_inputs(Parameters<T>& p, int layer, LayerCache& cache);
+  void attention_input_grads(Parameters<T>& p, int layer, LayerCache& cache, const Matrix<T>& dln1);
+  LossParts loss_forward(Parameters<T>& p, const Matrix<T>& x, HeadCache& head);
+  void loss_backward(Parameters<T>& p, const Matrix<T>& x, HeadCache& head, std::int64_t total_valid, Matrix<T>& dx);
 
   ModelShape shape_;
   AttentionPlan plan_;
   nbody::ScheduleContext& ctx_;
+  TraceRecorder* trace_;
   nbody::AttentionInteraction<T> attention_;
   index_t n_;
   nbody::PositionsView positions_;

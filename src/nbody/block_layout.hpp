@@ -37,9 +37,17 @@ struct BlockLayout {
     for (std::size_t i = 0; i < index; ++i) off += std::size_t(segments[i].rows) * segments[i].width * tokens;
     return off;
   }
-  /// \brief The layout of the segments [first, last) only.
-  BlockLayout slice(std::size_t first, std::size_t last) const {
-    return {std::vector<Segment>(segments.begin() + first, segments.begin() + last)};
+  /// \brief This layout's segments followed by `more`'s.
+  BlockLayout followed_by(const BlockLayout& more) const {
+    BlockLayout joined = *this;
+    joined.segments.insert(joined.segments.end(), more.segments.begin(), more.segments.end());
+    return joined;
+  }
+  /// \brief The same segments with rows / parts rows each (one part of a split over rows).
+  BlockLayout rows_divided_by(int parts) const {
+    BlockLayout part = *this;
+    for (auto& segment : part.segments) segment.rows /= parts;
+    return part;
   }
 };
 
@@ -65,17 +73,28 @@ SegmentMatrix<T> segment_matrix(T* data, const BlockLayout& layout, std::size_t 
   return SegmentMatrix<T>(data + layout.offset(index, tokens), s.rows, tokens);
 }
 
+/// \brief The blocks of one process's shard, in the layouts of an interaction: the forward's
+/// inputs and result, and the backward's input and outputs. Generic: for attention, targets = Q,
+/// sources = K, V, results = O, lse, d_output = dO, d_targets = dQ, d_sources = dK, dV.
+template <class T>
+struct ShardBlocks {
+  Buffer<T> targets, sources;       ///< inputs of the forward
+  Buffer<T> results;                ///< output of the forward
+  Buffer<T> d_output;               ///< input of the backward
+  Buffer<T> d_targets, d_sources;   ///< outputs of the backward
+};
+
 /// \brief parts blocks of n tokens each, back to back ([parts][block(n)], as an all-gather
 /// leaves them) -> one block of parts * n tokens with the tokens of part p at [p n, (p+1) n).
 template <class T>
-void concat_blocks(const BlockLayout& layout, int parts, index_t tokens, const T* in, T* out) {
+void concat_blocks(const ExecSpace& space, const BlockLayout& layout, int parts, index_t tokens, const T* in, T* out) {
   const std::size_t part_size = layout.size(tokens);
   for (std::size_t s = 0; s < layout.segments.size(); ++s) {
     const int rows = layout.segments[s].rows, width = layout.segments[s].width;
     const std::size_t in_off = layout.offset(s, tokens), out_off = layout.offset(s, tokens * parts);
     Kokkos::parallel_for(
         "Nbody::concat_blocks",
-        Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>>({0, 0, 0}, {index_t(parts), index_t(rows), tokens}),
+        Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>>(space, {0, 0, 0}, {index_t(parts), index_t(rows), tokens}),
         KOKKOS_LAMBDA(const index_t p, const index_t r, const index_t i) {
           const T* src = in + p * part_size + in_off + (r * tokens + i) * width;
           T* dst = out + out_off + (r * tokens * parts + p * tokens + i) * width;
@@ -86,14 +105,14 @@ void concat_blocks(const BlockLayout& layout, int parts, index_t tokens, const T
 
 /// \brief The inverse of concat_blocks: one block of parts * n tokens -> [parts][block(n)].
 template <class T>
-void split_blocks(const BlockLayout& layout, int parts, index_t tokens, const T* in, T* out) {
+void split_blocks(const ExecSpace& space, const BlockLayout& layout, int parts, index_t tokens, const T* in, T* out) {
   const std::size_t part_size = layout.size(tokens);
   for (std::size_t s = 0; s < layout.segments.size(); ++s) {
     const int rows = layout.segments[s].rows, width = layout.segments[s].width;
     const std::size_t out_off = layout.offset(s, tokens), in_off = layout.offset(s, tokens * parts);
     Kokkos::parallel_for(
         "Nbody::split_blocks",
-        Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>>({0, 0, 0}, {index_t(parts), index_t(rows), tokens}),
+        Kokkos::MDRangePolicy<ExecSpace, Kokkos::Rank<3>>(space, {0, 0, 0}, {index_t(parts), index_t(rows), tokens}),
         KOKKOS_LAMBDA(const index_t p, const index_t r, const index_t i) {
           const T* src = in + in_off + (r * tokens * parts + p * tokens + i) * width;
           T* dst = out + p * part_size + out_off + (r * tokens + i) * width;

@@ -25,9 +25,8 @@ class Sharding {
   /// \brief Throws wf::Error when N is not divisible by P (contiguous) or 2P (zigzag).
   Sharding(index_t tokens, int shards, bool zigzag) : tokens_(tokens), shards_(shards), zigzag_(zigzag) {
     const index_t parts = zigzag ? 2 * index_t(shards) : index_t(shards);
-    require(tokens % parts == 0, "attention.seq_len = " + std::to_string(tokens) + " must be divisible by " +
-                                     (zigzag ? "2 x processes = " : "processes = ") + std::to_string(parts) +
-                                     (zigzag ? " (zigzag sharding of a causal run)" : " (one shard per process)"));
+    require(tokens % parts == 0, "a sequence of " + std::to_string(tokens) + " tokens cannot be split into " +
+                                     std::to_string(parts) + (zigzag ? " zigzag chunks" : " shards"));
   }
   index_t tokens() const { return tokens_; }
   int shards() const { return shards_; }

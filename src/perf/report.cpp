@@ -31,17 +31,6 @@ std::string Table::str() const {
   return out.str();
 }
 
-MinAvgMax reduce_min_avg_max(MPI_Comm comm, double value) {
-  int size = 1;
-  MPI_Comm_size(comm, &size);
-  MinAvgMax r;
-  MPI_Allreduce(&value, &r.min, 1, MPI_DOUBLE, MPI_MIN, comm);
-  MPI_Allreduce(&value, &r.max, 1, MPI_DOUBLE, MPI_MAX, comm);
-  MPI_Allreduce(&value, &r.avg, 1, MPI_DOUBLE, MPI_SUM, comm);
-  r.avg /= size;
-  return r;
-}
-
 std::string fixed(double value, int digits) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;

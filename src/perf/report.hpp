@@ -1,7 +1,6 @@
-// Report helpers: aligned tables, min/avg/max over ranks, the greppable PERFORMANCE line.
+// Report helpers: aligned tables, fixed-point numbers, the greppable PERFORMANCE line.
+// (Reductions over ranks for reports are comm/reductions.hpp.)
 #pragma once
-
-#include <mpi.h>
 
 #include <sstream>
 #include <string>
@@ -23,14 +22,6 @@ class Table {
   std::vector<std::string> header_;
   std::vector<std::vector<std::string>> rows_;
 };
-
-/// \brief A value reduced over the ranks of a communicator.
-struct MinAvgMax {
-  double min = 0.0, avg = 0.0, max = 0.0;
-};
-
-/// \brief Collective: min, mean and max of `value` over the ranks of comm.
-MinAvgMax reduce_min_avg_max(MPI_Comm comm, double value);
 
 /// \brief Fixed-point text of value with `digits` decimals.
 std::string fixed(double value, int digits);

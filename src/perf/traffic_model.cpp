@@ -31,7 +31,7 @@ struct Recorder {
 
 }  // namespace
 
-Traffic predict_attention_traffic(nbody::ScheduleKind kind, nbody::RotateSide side, const comm::ProcessGrid& grid,
+Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
                                   const AttentionTrafficShape& shape, int rank, const LinkOf& link, bool forward,
                                   bool backward) {
   Recorder r{rank, link, {}};
@@ -40,7 +40,7 @@ Traffic predict_attention_traffic(nbody::ScheduleKind kind, nbody::RotateSide si
   const double n = static_cast<double>(shape.seq_len) / P;  // shard tokens
   const double hq = double(shape.heads) * shape.head_dim, hkv = double(shape.kv_heads) * shape.head_dim;
   const double heads = shape.heads;
-  if (kind == nbody::ScheduleKind::ulysses) {
+  if (kind == Schedule::ulysses) {
     const double part = n / P;  // tokens x (rows / P) per peer
     if (forward) {
       r.all_to_all(P, hq * part, b);                 // Q
@@ -66,23 +66,23 @@ Traffic predict_attention_traffic(nbody::ScheduleKind kind, nbody::RotateSide si
   if (backward) {
     r.team_ring(grid, (hq + 2 * heads) * n, b);  // all-gather dO, lse, D
     const double query_read_only = (2 * hq + 2 * heads) * c * n, query_grad = hq * c * n;
-    const double read_only = side == nbody::RotateSide::query ? query_read_only : team_sources;
-    const double accumulator = side == nbody::RotateSide::query ? query_grad : team_sources;
+    const double read_only = side == RotateSide::query ? query_read_only : team_sources;
+    const double accumulator = side == RotateSide::query ? query_grad : team_sources;
     for (int s = 1; s < G; ++s) r.send(next, read_only, b);
     if (G > 1)
       for (int s = 0; s < G; ++s) r.send(next, accumulator, b);
     r.team_ring(grid, hq * n, b);  // reduce-scatter dQ
-    r.send(grid.initial_send_source(grid.ring_neighbour(rank, -(G - 1))), team_sources, b);  // dK, dV home
+    r.send(grid.key_gradient_return_target(rank), team_sources, b);  // dK, dV home
     r.team_ring(grid, 2 * hkv * n, b);  // reduce-scatter dK, dV
   }
   return r.traffic;
 }
 
-double closed_form_forward_elements(nbody::ScheduleKind kind, int processes, int team_size,
+double closed_form_forward_elements(Schedule kind, int processes, int team_size,
                                     const AttentionTrafficShape& shape, bool initial_send_to_self) {
   const double P = processes, c = team_size, N = static_cast<double>(shape.seq_len);
   const double H = double(shape.heads) * shape.head_dim, Hkv = double(shape.kv_heads) * shape.head_dim;
-  if (kind == nbody::ScheduleKind::ulysses) return (P - 1) * (2 * H + shape.heads + 2 * Hkv) * N / (P * P);
+  if (kind == Schedule::ulysses) return (P - 1) * (2 * H + shape.heads + 2 * Hkv) * N / (P * P);
   const double G = P / (c * c);
   const double collectives = (c - 1) * (H + 2 * Hkv + H + shape.heads) * N / P;
   const double point_to_point = (G - 1 + (initial_send_to_self ? 0 : 1)) * 2 * c * N * Hkv / P;

@@ -9,8 +9,8 @@
 
 #include "comm/communicator.hpp"
 #include "comm/process_grid.hpp"
+#include "core/enums.hpp"
 #include "core/types.hpp"
-#include "nbody/attention_schedule.hpp"
 
 namespace wf::perf {
 
@@ -32,7 +32,7 @@ struct Traffic {
 using LinkOf = std::function<comm::LinkClass(int world_a, int world_b)>;
 
 /// \brief Sends of world rank `rank` in the forward and/or backward of one attention layer.
-Traffic predict_attention_traffic(nbody::ScheduleKind kind, nbody::RotateSide side, const comm::ProcessGrid& grid,
+Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
                                   const AttentionTrafficShape& shape, int rank, const LinkOf& link, bool forward,
                                   bool backward);
 
@@ -40,7 +40,7 @@ Traffic predict_attention_traffic(nbody::ScheduleKind kind, nbody::RotateSide si
 /// Ring: 2 N H_kv (P-1)/P. WallFacer: collectives (c-1)(H + 2 H_kv + H + heads) N/P and
 /// point-to-point (G - 1 + initial) 2 c N H_kv / P, initial = 0 for the processes that send
 /// to themselves. Ulysses: (P-1)(2 H + heads + 2 H_kv) N / P^2. H = heads d, H_kv = kv_heads d.
-double closed_form_forward_elements(nbody::ScheduleKind kind, int processes, int team_size,
+double closed_form_forward_elements(Schedule kind, int processes, int team_size,
                                     const AttentionTrafficShape& shape, bool initial_send_to_self);
 
 }  // namespace wf::perf

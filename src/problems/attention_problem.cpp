@@ -6,53 +6,23 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 
-#include "core/log.hpp"
-#include "nbody/attention_schedule.hpp"
+#include "comm/log.hpp"
+#include "core/device_copy.hpp"
+#include "core/region.hpp"
+#include "nbody/attention_interaction.hpp"
+#include "nbody/schedule.hpp"
 #include "perf/report.hpp"
 #include "perf/traffic_model.hpp"
 #include "problems/attention_data.hpp"
 #include "problems/attention_report.hpp"
+#include "problems/parallel_setup.hpp"
 #include "problems/problem.hpp"
 
 namespace wf::problems {
 namespace {
 
-nbody::ScheduleKind schedule_kind(const std::string& name) {
-  return name == "ring" ? nbody::ScheduleKind::ring
-                        : name == "ulysses" ? nbody::ScheduleKind::ulysses : nbody::ScheduleKind::wallfacer;
-}
-
-kernels::AttentionOptions attention_options(const config::RunConfig& cfg) {
-  kernels::AttentionOptions opt;
-  opt.heads = cfg.attention.heads;
-  opt.kv_heads = cfg.kv_heads();
-  opt.head_dim = cfg.attention.head_dim;
-  opt.scale = cfg.attention_scale();
-  opt.mask = cfg.attention.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
-  opt.q_tile = cfg.attention.q_tile;
-  opt.kv_tile = cfg.attention.kv_tile;
-  opt.impl = cfg.attention.impl == "fused" ? kernels::TileImpl::fused : kernels::TileImpl::blas;
-  return opt;
-}
-
-template <class T>
-nbody::Buffer<T> device_buffer(const std::vector<T>& host, const std::string& label) {
-  nbody::Buffer<T> b(label, host.size());
-  Kokkos::deep_copy(b, Kokkos::View<const T*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
-                           host.data(), host.size()));
-  return b;
-}
-
-template <class T>
-std::vector<T> host_vector(const nbody::Buffer<T>& b, std::size_t first, std::size_t count) {
-  const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), b);
-  return std::vector<T>(h.data() + first, h.data() + first + count);
-}
-
-/// One repetition: forward then backward; returns the wall seconds of each and their times.
-template <class T>
+/// One repetition: forward then backward, wall seconds and schedule times of each.
 struct Repetition {
   double forward_seconds = 0, backward_seconds = 0;
   nbody::ScheduleTimes forward_times, backward_times;
@@ -61,147 +31,162 @@ struct Repetition {
 };
 
 template <class T>
-Repetition<T> run_once(nbody::ScheduleContext& ctx, nbody::ScheduleKind kind, nbody::RotateSide side,
-                       nbody::AttentionInteraction<T>& inter, nbody::AttentionShard<T>& shard) {
-  Repetition<T> rep;
+Repetition run_once(nbody::ScheduleContext& ctx, const ParallelSetup& parallel, nbody::AttentionInteraction<T>& inter,
+                    nbody::ShardBlocks<T>& shard) {
+  Repetition rep;
   ctx.world().barrier({"start of repetition", 0});
   ctx.world().traffic().clear();
-  ctx.times = {};
   Stopwatch forward_watch("Problem::attention_forward");
-  const auto state = nbody::attention_forward(ctx, kind, inter, shard);
+  const auto run = nbody::schedule_forward(ctx, parallel.main.schedule, inter, shard);
   rep.forward_seconds = forward_watch.stop();
-  rep.forward_times = ctx.times;
+  rep.forward_times = run.times;
   rep.forward_bytes = ctx.world().traffic().total_bytes();
-  ctx.times = {};
   Stopwatch backward_watch("Problem::attention_backward");
-  nbody::attention_backward(ctx, kind, side, inter, state, shard);
+  rep.backward_times = nbody::schedule_backward(ctx, parallel.main.schedule, parallel.rotate, inter, run, shard);
   rep.backward_seconds = backward_watch.stop();
-  rep.backward_times = ctx.times;
   rep.traffic = ctx.world().traffic();
   return rep;
 }
 
 /// Own-shard outputs on the host.
 template <class T>
-AttentionOutputs<T> shard_outputs(const nbody::AttentionInteraction<T>& inter, const nbody::AttentionShard<T>& shard,
-                                  index_t n) {
-  const auto& o = inter.options();
+AttentionOutputs<T> shard_outputs(const kernels::AttentionOptions& o, const nbody::ShardBlocks<T>& shard, index_t n) {
   const std::size_t q_size = std::size_t(o.heads) * n * o.head_dim, kv_size = std::size_t(o.kv_heads) * n * o.head_dim;
-  return {host_vector(shard.results, 0, q_size), host_vector(shard.results, q_size, std::size_t(o.heads) * n),
-          host_vector(shard.dq, 0, q_size), host_vector(shard.dkv, 0, kv_size), host_vector(shard.dkv, kv_size, kv_size)};
+  return {to_host(shard.results, 0, q_size), to_host(shard.results, q_size, std::size_t(o.heads) * n),
+          to_host(shard.d_targets, 0, q_size), to_host(shard.d_sources, 0, kv_size),
+          to_host(shard.d_sources, kv_size, kv_size)};
+}
+
+/// The shard's device blocks from its host inputs, outputs allocated.
+template <class T>
+nbody::ShardBlocks<T> device_shard(const nbody::AttentionInteraction<T>& inter, const AttentionInputs<T>& in,
+                                   index_t n) {
+  nbody::ShardBlocks<T> shard;
+  shard.targets = to_device(in.q, "Problem::q");
+  shard.sources = to_device(in.kv, "Problem::kv");
+  shard.d_output = to_device(in.d_o, "Problem::do");
+  nbody::allocate_outputs(inter, n, shard);
+  return shard;
+}
+
+/// Rows of `positions` of a [heads][total][width] tensor (tokens of the whole run at their index).
+template <class T>
+std::vector<T> rows_at(const std::vector<T>& full, int heads, index_t total, int width,
+                       const std::vector<index_t>& positions) {
+  std::vector<T> out;
+  for (int h = 0; h < heads; ++h)
+    for (index_t p : positions)
+      for (int c = 0; c < width; ++c) out.push_back(full[static_cast<std::size_t>((h * total + p) * width + c)]);
+  return out;
 }
 
 /// The single-process result (the same schedule code on one process), rows of this shard.
 template <class T>
 AttentionOutputs<T> single_process_outputs(const config::RunConfig& cfg, const std::vector<index_t>& positions,
                                            MPI_Comm comm) {
+  const ProfilingRegion region("Problems::attention_single_process");
   const index_t total = cfg.attention.seq_len;
   auto self = comm::make_mpi_communicator(MPI_COMM_SELF, {cfg.parallel.deadline_seconds, 1});
-  nbody::ScheduleContext ctx(*self, comm::ProcessGrid(1, 1, comm::Arrangement::team_major),
-                             nbody::Sharding(total, 1, false));
+  nbody::ScheduleContext ctx(*self, comm::ProcessGrid(1, 1, Arrangement::team_major), nbody::Sharding(total, 1, false));
   nbody::AttentionInteraction<T> inter(attention_options(cfg));
-  const auto whole = load_whole_attention_inputs<T>(cfg, comm);
-  nbody::AttentionShard<T> shard{device_buffer(whole.q, "Verify::q"), device_buffer(whole.kv, "Verify::kv"),
-                                 device_buffer(whole.d_o, "Verify::do"), {}, {}, {}};
-  nbody::allocate_outputs(inter, total, shard);
-  const auto state = nbody::attention_forward(ctx, nbody::ScheduleKind::ring, inter, shard);
-  nbody::attention_backward(ctx, nbody::ScheduleKind::ring, nbody::RotateSide::query, inter, state, shard);
-  const auto all = shard_outputs(inter, shard, total);
-  // Keep the rows of `positions` (tokens of the whole run are at their own index here).
+  nbody::ShardBlocks<T> shard = device_shard(inter, load_whole_attention_inputs<T>(cfg, comm), total);
+  const auto run = nbody::schedule_forward(ctx, Schedule::ring, inter, shard);
+  nbody::schedule_backward(ctx, Schedule::ring, RotateSide::query, inter, run, shard);
+  const auto all = shard_outputs(inter.options(), shard, total);
   const auto& o = inter.options();
-  auto rows = [&](const std::vector<T>& full, int heads, int width) {
-    std::vector<T> out;
-    for (int h = 0; h < heads; ++h)
-      for (index_t p : positions)
-        for (int c = 0; c < width; ++c) out.push_back(full[static_cast<std::size_t>((h * total + p) * width + c)]);
-    return out;
-  };
-  return {rows(all.o, o.heads, o.head_dim), rows(all.lse, o.heads, 1), rows(all.dq, o.heads, o.head_dim),
-          rows(all.dk, o.kv_heads, o.head_dim), rows(all.dv, o.kv_heads, o.head_dim)};
+  return {rows_at(all.o, o.heads, total, o.head_dim, positions), rows_at(all.lse, o.heads, total, 1, positions),
+          rows_at(all.dq, o.heads, total, o.head_dim, positions),
+          rows_at(all.dk, o.kv_heads, total, o.head_dim, positions),
+          rows_at(all.dv, o.kv_heads, total, o.head_dim, positions)};
+}
+
+/// run.verify recomputes the whole layer on every rank: refuse sizes where that takes forever.
+void check_verify_size(const config::RunConfig& cfg) {
+  if (!cfg.run.verify) return;
+  const auto& a = cfg.attention;
+  const double work = double(a.heads) * double(a.seq_len) * double(a.seq_len) * a.head_dim;
+  require(work <= std::pow(2.0, 34), "run.verify recomputes the whole layer on every rank: heads N^2 head_dim = " +
+                                         perf::fixed(work, 0) + " exceeds 2^34; lower attention.seq_len or set "
+                                         "run.verify = false");
+}
+
+std::string describe_attention_run(const config::RunConfig& cfg, const ParallelSetup& parallel,
+                                   const nbody::Sharding& sharding) {
+  const int ranks = parallel.world->size();
+  const std::string layout = parallel.main.schedule == Schedule::ulysses
+                                 ? "P = " + std::to_string(ranks) + ", heads split " + std::to_string(ranks) + " ways"
+                                 : parallel.main.grid.describe() + ", rotate " + name_of(parallel.rotate);
+  return "problem attention: schedule " + std::string(name_of(parallel.main.schedule)) + ", " + layout + ", " +
+         (sharding.zigzag() ? "zigzag" : "contiguous") + " shards of " + std::to_string(sharding.shard_tokens()) +
+         " tokens, " + name_of(cfg.run.precision) + ", tile path " + name_of(cfg.attention.impl) +
+         "\ncommunicator: " + parallel.world->backend_description();
+}
+
+/// Warm-up and timed repetitions with progress lines; the best timed one (forward + backward).
+template <class T>
+Repetition best_repetition(const config::RunConfig& cfg, nbody::ScheduleContext& ctx, const ParallelSetup& parallel,
+                           nbody::AttentionInteraction<T>& inter, nbody::ShardBlocks<T>& shard) {
+  std::vector<Repetition> timed;
+  for (int r = 0; r < cfg.bench.warmup + cfg.bench.repeats; ++r) {
+    const Repetition rep = run_once(ctx, parallel, inter, shard);
+    const bool warm = r < cfg.bench.warmup;
+    comm::log_root(std::string("  ") + (warm ? "warm-up " : "run ") +
+                   std::to_string(warm ? r + 1 : r + 1 - cfg.bench.warmup) + "/" +
+                   std::to_string(warm ? cfg.bench.warmup : cfg.bench.repeats) + ": forward " +
+                   perf::fixed(rep.forward_seconds, 3) + " s, backward " + perf::fixed(rep.backward_seconds, 3) + " s");
+    if (!warm) timed.push_back(rep);
+  }
+  return *std::min_element(timed.begin(), timed.end(), [](const Repetition& a, const Repetition& b) {
+    return a.forward_seconds + a.backward_seconds < b.forward_seconds + b.backward_seconds;
+  });
+}
+
+/// The report of the best repetition, with the traffic model of this rank.
+template <class T>
+AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext& ctx, const ParallelSetup& parallel,
+                            const nbody::AttentionInteraction<T>& inter, const Repetition& best) {
+  AttentionReport report{parallel.main.schedule, parallel.rotate, best.forward_seconds, best.backward_seconds,
+                         best.forward_times, best.backward_times, best.traffic, best.forward_bytes, {}, {}, 0.0};
+  report.p2p_seconds_per_byte = measure_p2p_seconds_per_byte<T>(ctx, inter.source_layout().size(ctx.team_tokens()));
+  const perf::AttentionTrafficShape shape{cfg.attention.seq_len, cfg.attention.heads, cfg.kv_heads(),
+                                          cfg.attention.head_dim, sizeof(T)};
+  const comm::Communicator& world = ctx.world();
+  const perf::LinkOf link = [&](int, int peer) { return world.link_class(peer); };
+  const auto& grid = parallel.main.grid;
+  report.predicted = perf::predict_attention_traffic(report.kind, report.side, grid, shape, world.rank(), link, true, true);
+  report.predicted_forward =
+      perf::predict_attention_traffic(report.kind, report.side, grid, shape, world.rank(), link, true, false);
+  return report;
 }
 
 }  // namespace
 
 template <class T>
 bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
-  const comm::CommOptions options{cfg.parallel.deadline_seconds, cfg.parallel.ranks_per_node};
-  auto world = cfg.parallel.backend == "nccl" ? comm::make_nccl_communicator(comm, options)
-                                              : comm::make_mpi_communicator(comm, options);
-  const int ranks = world->size();
-  const auto kind = schedule_kind(cfg.parallel.schedule);
-  const auto side = cfg.parallel.rotate == "kv" ? nbody::RotateSide::key : nbody::RotateSide::query;
-  const auto arrangement =
-      cfg.parallel.arrangement == "ring-major" ? comm::Arrangement::ring_major : comm::Arrangement::team_major;
-  const int team_size = kind == nbody::ScheduleKind::ulysses ? 1 : cfg.parallel.team_size;
-  nbody::check_schedule(kind, ranks, team_size, cfg.attention.heads, cfg.kv_heads());
-  const comm::ProcessGrid grid(ranks, team_size, arrangement);
-  const nbody::Sharding sharding(cfg.attention.seq_len, ranks, cfg.attention.causal);
-  if (cfg.run.verify) {
-    const double work = double(cfg.attention.heads) * double(cfg.attention.seq_len) * double(cfg.attention.seq_len) *
-                        cfg.attention.head_dim;
-    require(work <= std::pow(2.0, 34), "run.verify recomputes the whole layer on every rank: heads N^2 head_dim = " +
-                                           perf::fixed(work, 0) + " exceeds 2^34; lower attention.seq_len or set "
-                                           "run.verify = false");
-  }
-  nbody::ScheduleContext ctx(*world, grid, sharding);
-  nbody::AttentionInteraction<T> inter(attention_options(cfg));
-  const std::string layout = kind == nbody::ScheduleKind::ulysses
-                                 ? "P = " + std::to_string(ranks) + ", heads split " + std::to_string(ranks) + " ways"
-                                 : grid.describe() + ", rotate " + nbody::rotate_side_name(side);
-  log_root("problem attention: schedule " + std::string(nbody::schedule_name(kind)) + ", " + layout + ", " + (sharding.zigzag() ? "zigzag" : "contiguous") +
-           " shards of " + std::to_string(sharding.shard_tokens()) + " tokens, " + precision_name(precision_of<T>()) +
-           ", tile path " + cfg.attention.impl + "\ncommunicator: " + world->backend_description());
+  const ProfilingRegion region("Problems::attention");
+  ParallelSetup parallel = make_parallel_setup(cfg, comm);
+  const nbody::Sharding sharding =
+      make_sharding(cfg.attention.seq_len, parallel.world->size(), cfg.attention.causal, "attention.seq_len");
+  check_verify_size(cfg);
+  nbody::ScheduleContext ctx(*parallel.world, parallel.main.grid, sharding);
+  nbody::AttentionInteraction<T> inter(parallel.attention, ctx.compute_space());
+  comm::log_root(describe_attention_run(cfg, parallel, sharding));
 
-  const auto inputs = load_attention_inputs<T>(cfg, sharding, ctx.shard(), comm);
-  nbody::AttentionShard<T> shard{device_buffer(inputs.q, "Problem::q"), device_buffer(inputs.kv, "Problem::kv"),
-                                 device_buffer(inputs.d_o, "Problem::do"), {}, {}, {}};
-  nbody::allocate_outputs(inter, sharding.shard_tokens(), shard);
-
-  std::vector<Repetition<T>> timed;
-  const int reps = cfg.bench.warmup + cfg.bench.repeats;
-  for (int r = 0; r < reps; ++r) {
-    const auto rep = run_once(ctx, kind, side, inter, shard);
-    const bool warm = r < cfg.bench.warmup;
-    log_root(std::string("  ") + (warm ? "warm-up " : "run ") +
-             std::to_string(warm ? r + 1 : r + 1 - cfg.bench.warmup) + "/" +
-             std::to_string(warm ? cfg.bench.warmup : cfg.bench.repeats) + ": forward " +
-             perf::fixed(rep.forward_seconds, 3) + " s, backward " + perf::fixed(rep.backward_seconds, 3) + " s");
-    if (!warm) timed.push_back(rep);
-  }
-  const auto best = std::min_element(timed.begin(), timed.end(), [](const auto& a, const auto& b) {
-    return a.forward_seconds + a.backward_seconds < b.forward_seconds + b.backward_seconds;
-  });
-
-  AttentionReport report;
-  report.kind = kind;
-  report.side = side;
-  report.forward_seconds = best->forward_seconds;
-  report.backward_seconds = best->backward_seconds;
-  report.forward_times = best->forward_times;
-  report.backward_times = best->backward_times;
-  report.traffic = best->traffic;
-  report.forward_bytes = best->forward_bytes;
-  report.p2p_seconds_per_byte = measure_p2p_seconds_per_byte<T>(ctx, inter.source_layout().size(ctx.team_tokens()));
-  const perf::AttentionTrafficShape shape{cfg.attention.seq_len, cfg.attention.heads, cfg.kv_heads(),
-                                          cfg.attention.head_dim, sizeof(T)};
-  const perf::LinkOf link = [&](int, int peer) { return world->link_class(peer); };
-  report.predicted = perf::predict_attention_traffic(kind, side, grid, shape, world->rank(), link, true, true);
-  report.predicted_forward = perf::predict_attention_traffic(kind, side, grid, shape, world->rank(), link, true, false);
+  nbody::ShardBlocks<T> shard =
+      device_shard(inter, load_attention_inputs<T>(cfg, sharding, ctx.shard(), comm), sharding.shard_tokens());
+  const Repetition best = best_repetition(cfg, ctx, parallel, inter, shard);
   // Same verdict on every rank (reduced inside): a mismatch is a bug in a schedule or the model.
-  require(print_attention_report(cfg, grid, report, comm),
+  require(print_attention_report(cfg, parallel.main.grid, make_report(cfg, ctx, parallel, inter, best), comm),
           "the bytes or messages counted differ from the traffic model (see the table above)");
 
-  const auto outputs = shard_outputs(inter, shard, sharding.shard_tokens());
+  const auto outputs = shard_outputs(inter.options(), shard, sharding.shard_tokens());
   if (!cfg.attention.output.empty()) {
     write_attention_outputs(cfg, sharding, ctx.shard(), outputs, comm);
-    log_root("wrote " + cfg.attention.output);
+    comm::log_root("wrote " + cfg.attention.output);
   }
-  bool verified = true;
-  if (cfg.run.verify) {
-    const auto expected = single_process_outputs<T>(cfg, sharding.positions(ctx.shard(), 1), comm);
-    verified = print_verification(outputs, expected, std::numeric_limits<T>::epsilon(), comm);
-  }
-  return verified;
+  if (!cfg.run.verify) return true;
+  const auto expected = single_process_outputs<T>(cfg, sharding.positions(ctx.shard(), 1), comm);
+  return print_verification(outputs, expected, std::numeric_limits<T>::epsilon(), comm);
 }
 
 template bool run_attention_problem<float>(const config::RunConfig&, MPI_Comm);

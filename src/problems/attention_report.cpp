@@ -4,7 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "core/log.hpp"
+#include "comm/log.hpp"
+#include "comm/reductions.hpp"
 #include "core/timer.hpp"
 #include "perf/report.hpp"
 
@@ -24,7 +25,7 @@ void add_phase_rows(perf::Table& table, MPI_Comm comm, const char* name, double 
                                                  {"  collectives", t.collectives},
                                                  {"  reorders and copies", t.other}};
   for (const auto& [label, value] : rows) {
-    const auto s = perf::reduce_min_avg_max(comm, value);
+    const auto s = comm::reduce_min_avg_max(comm, value);
     table.add_row({std::string(name) + " " + label, perf::fixed(s.min, 4), perf::fixed(s.avg, 4), perf::fixed(s.max, 4)});
   }
 }
@@ -68,77 +69,95 @@ double measure_p2p_seconds_per_byte(nbody::ScheduleContext& ctx, std::size_t sca
   return best / static_cast<double>(scalars * sizeof(T));
 }
 
-bool print_attention_report(const config::RunConfig& cfg, const comm::ProcessGrid& grid, const AttentionReport& r,
-                            MPI_Comm comm) {
+namespace {
+
+/// Seconds per phase of the best repetition, min/avg/max over ranks.
+std::string phase_table(const AttentionReport& r, MPI_Comm comm) {
   perf::Table phases({"seconds (best repetition)", "min", "avg", "max"});
   add_phase_rows(phases, comm, "forward", r.forward_seconds, r.forward_times);
   add_phase_rows(phases, comm, "backward", r.backward_seconds, r.backward_times);
+  return phases.str();
+}
 
-  // Overlap: exposed wait against the time the same point-to-point bytes take alone.
+/// Exposed wait against the time the same point-to-point bytes take alone.
+std::string overlap_line(const AttentionReport& r, MPI_Comm comm) {
   const double p2p_bytes = r.forward_times.p2p_bytes + r.backward_times.p2p_bytes;
   const double p2p_alone = p2p_bytes * r.p2p_seconds_per_byte;
   const double exposed = r.forward_times.ring_wait + r.backward_times.ring_wait;
   const double overlap = p2p_alone > 0 ? std::clamp(1.0 - exposed / p2p_alone, 0.0, 1.0) : 1.0;
-  const auto overlap_s = perf::reduce_min_avg_max(comm, overlap);
-  const auto p2p_alone_s = perf::reduce_min_avg_max(comm, p2p_alone);
-  const auto exposed_s = perf::reduce_min_avg_max(comm, exposed);
+  const auto overlap_s = comm::reduce_min_avg_max(comm, overlap);
+  return "point-to-point: " + perf::fixed(comm::reduce_min_avg_max(comm, p2p_bytes).avg / 1e6, 3) +
+         " MB per rank (avg), " + perf::fixed(comm::reduce_min_avg_max(comm, exposed).avg, 4) + " s exposed of " +
+         perf::fixed(comm::reduce_min_avg_max(comm, p2p_alone).avg, 4) + " s when timed alone: overlap " +
+         perf::fixed(100 * overlap_s.avg, 1) + " % (min over ranks " + perf::fixed(100 * overlap_s.min, 1) + " %)";
+}
 
+/// Bytes and messages per link class, measured against the model; `all_equal` is the verdict
+/// of every rank and both counts.
+std::string traffic_table(const AttentionReport& r, MPI_Comm comm, bool& all_equal) {
   perf::Table traffic({"sent per rank", "measured min", "measured avg", "measured max", "model avg", "equal"});
-  int all_equal = 1;
+  all_equal = true;
+  auto add = [&](const std::string& what, double measured, double model) {
+    const bool equal = comm::true_on_all_ranks(comm, measured == model);
+    all_equal = all_equal && equal;
+    const auto m = comm::reduce_min_avg_max(comm, measured);
+    traffic.add_row({what, perf::fixed(m.min, 0), perf::fixed(m.avg, 0), perf::fixed(m.max, 0),
+                     perf::fixed(comm::reduce_min_avg_max(comm, model).avg, 0), equal ? "yes" : "NO"});
+  };
   for (int cls = 0; cls < 2; ++cls) {
-    const auto link = static_cast<comm::LinkClass>(cls);
-    const bool bytes_equal = r.traffic.bytes[cls] == r.predicted.bytes[cls];
-    const bool messages_equal = r.traffic.messages[cls] == r.predicted.messages[cls];
-    int equal[2] = {bytes_equal ? 1 : 0, messages_equal ? 1 : 0};
-    MPI_Allreduce(MPI_IN_PLACE, equal, 2, MPI_INT, MPI_MIN, comm);
-    all_equal = std::min({all_equal, equal[0], equal[1]});
-    const auto b = perf::reduce_min_avg_max(comm, double(r.traffic.bytes[cls]));
-    const auto bm = perf::reduce_min_avg_max(comm, double(r.predicted.bytes[cls]));
-    const auto m = perf::reduce_min_avg_max(comm, double(r.traffic.messages[cls]));
-    const auto mm = perf::reduce_min_avg_max(comm, double(r.predicted.messages[cls]));
-    traffic.add_row({std::string(comm::link_class_name(link)) + " bytes", perf::fixed(b.min, 0), perf::fixed(b.avg, 0),
-                     perf::fixed(b.max, 0), perf::fixed(bm.avg, 0), equal[0] ? "yes" : "NO"});
-    traffic.add_row({std::string(comm::link_class_name(link)) + " messages", perf::fixed(m.min, 0),
-                     perf::fixed(m.avg, 0), perf::fixed(m.max, 0), perf::fixed(mm.avg, 0), equal[1] ? "yes" : "NO"});
+    const std::string link = comm::link_class_name(static_cast<comm::LinkClass>(cls));
+    add(link + " bytes", double(r.traffic.bytes[cls]), double(r.predicted.bytes[cls]));
+    add(link + " messages", double(r.traffic.messages[cls]), double(r.predicted.messages[cls]));
   }
-  const auto forward_model = perf::reduce_min_avg_max(comm, double(r.predicted_forward.total_bytes()));
-  const auto forward_counted = perf::reduce_min_avg_max(comm, double(r.forward_bytes));
-  const auto forward_p2p = perf::reduce_min_avg_max(comm, r.forward_times.p2p_bytes);
-  int forward_equal = r.forward_bytes == r.predicted_forward.total_bytes() ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &forward_equal, 1, MPI_INT, MPI_MIN, comm);
-  all_equal = std::min(all_equal, forward_equal);
-  const double seconds = r.forward_seconds + r.backward_seconds;
-  const auto layer = perf::reduce_min_avg_max(comm, seconds);
-  const double tokens_per_second = static_cast<double>(cfg.attention.seq_len) / layer.max;
+  return traffic.str();
+}
 
-  log_root("\n" + phases.str());
-  const auto p2p_bytes_s = perf::reduce_min_avg_max(comm, p2p_bytes);
-  log_root("point-to-point: " + perf::fixed(p2p_bytes_s.avg / 1e6, 3) + " MB per rank (avg), " +
-           perf::fixed(exposed_s.avg, 4) + " s exposed of " + perf::fixed(p2p_alone_s.avg, 4) +
-           " s when timed alone: overlap " + perf::fixed(100 * overlap_s.avg, 1) + " % (min over ranks " +
-           perf::fixed(100 * overlap_s.min, 1) + " %)");
-  log_root("\nbytes and messages sent by each rank (forward + backward; model: docs/communication-formulas.md)\n" +
-           traffic.str() + "forward alone: " + perf::fixed(forward_counted.avg, 0) + " bytes per rank (avg; model " +
-           perf::fixed(forward_model.avg, 0) + ", " + (forward_equal ? "equal" : "NOT EQUAL") + "), of which " +
-           "point-to-point " + perf::fixed(forward_p2p.avg, 0) + " (min " + perf::fixed(forward_p2p.min, 0) + ", max " +
-           perf::fixed(forward_p2p.max, 0) + ")");
-  if (!all_equal) log_root("ERROR: measured traffic differs from the model on some rank");
+std::string performance_line(const config::RunConfig& cfg, const comm::ProcessGrid& grid, const AttentionReport& r,
+                             MPI_Comm comm, bool all_equal) {
+  const double exposed = r.forward_times.ring_wait + r.backward_times.ring_wait;
+  const double p2p_alone = (r.forward_times.p2p_bytes + r.backward_times.p2p_bytes) * r.p2p_seconds_per_byte;
+  const double overlap = p2p_alone > 0 ? std::clamp(1.0 - exposed / p2p_alone, 0.0, 1.0) : 1.0;
+  const auto layer = comm::reduce_min_avg_max(comm, r.forward_seconds + r.backward_seconds);
   perf::PerformanceLine line;
-  line.add("problem", "attention").add("schedule", nbody::schedule_name(r.kind));
+  line.add("problem", "attention").add("schedule", name_of(r.kind));
   line.add("team_size", std::to_string(grid.team_size())).add("ranks", std::to_string(grid.processes()));
-  line.add("arrangement", comm::arrangement_name(grid.arrangement())).add("rotate", nbody::rotate_side_name(r.side));
+  line.add("arrangement", name_of(grid.arrangement())).add("rotate", name_of(r.side));
   line.add("N", std::to_string(cfg.attention.seq_len)).add("heads", std::to_string(cfg.attention.heads));
   line.add("kv_heads", std::to_string(cfg.kv_heads())).add("head_dim", std::to_string(cfg.attention.head_dim));
-  line.add("causal", cfg.attention.causal ? "1" : "0").add("precision", cfg.run.precision);
-  line.add("fwd_s", perf::reduce_min_avg_max(comm, r.forward_seconds).max, 4);
-  line.add("bwd_s", perf::reduce_min_avg_max(comm, r.backward_seconds).max, 4);
-  line.add("tokens_per_s", tokens_per_second, 1).add("exposed_s", exposed_s.avg, 4);
-  line.add("overlap", overlap_s.avg, 3);
-  line.add("bytes_per_rank", perf::reduce_min_avg_max(comm, double(r.traffic.total_bytes())).avg, 0);
-  line.add("fwd_bytes_per_rank", forward_counted.avg, 0).add("fwd_p2p_bytes_per_rank", forward_p2p.avg, 0);
+  line.add("causal", cfg.attention.causal ? "1" : "0").add("precision", name_of(cfg.run.precision));
+  line.add("fwd_s", comm::reduce_min_avg_max(comm, r.forward_seconds).max, 4);
+  line.add("bwd_s", comm::reduce_min_avg_max(comm, r.backward_seconds).max, 4);
+  line.add("tokens_per_s", static_cast<double>(cfg.attention.seq_len) / layer.max, 1);
+  line.add("exposed_s", comm::reduce_min_avg_max(comm, exposed).avg, 4);
+  line.add("overlap", comm::reduce_min_avg_max(comm, overlap).avg, 3);
+  line.add("bytes_per_rank", comm::reduce_min_avg_max(comm, double(r.traffic.total_bytes())).avg, 0);
+  line.add("fwd_bytes_per_rank", comm::reduce_min_avg_max(comm, double(r.forward_bytes)).avg, 0);
+  line.add("fwd_p2p_bytes_per_rank", comm::reduce_min_avg_max(comm, r.forward_times.p2p_bytes).avg, 0);
   line.add("traffic_matches_model", all_equal ? "1" : "0");
-  log_root(line.str());
-  return all_equal == 1;
+  return line.str();
+}
+
+}  // namespace
+
+bool print_attention_report(const config::RunConfig& cfg, const comm::ProcessGrid& grid, const AttentionReport& r,
+                            MPI_Comm comm) {
+  comm::log_root("\n" + phase_table(r, comm));
+  comm::log_root(overlap_line(r, comm));
+  bool all_equal = true;
+  const std::string traffic = traffic_table(r, comm, all_equal);
+  const auto forward_model = comm::reduce_min_avg_max(comm, double(r.predicted_forward.total_bytes()));
+  const auto forward_counted = comm::reduce_min_avg_max(comm, double(r.forward_bytes));
+  const auto forward_p2p = comm::reduce_min_avg_max(comm, r.forward_times.p2p_bytes);
+  const bool forward_equal = comm::true_on_all_ranks(comm, r.forward_bytes == r.predicted_forward.total_bytes());
+  all_equal = all_equal && forward_equal;
+  comm::log_root("\nbytes and messages sent by each rank (forward + backward; model: docs/communication-formulas.md)\n" +
+                 traffic + "forward alone: " + perf::fixed(forward_counted.avg, 0) + " bytes per rank (avg; model " +
+                 perf::fixed(forward_model.avg, 0) + ", " + (forward_equal ? "equal" : "NOT EQUAL") + "), of which " +
+                 "point-to-point " + perf::fixed(forward_p2p.avg, 0) + " (min " + perf::fixed(forward_p2p.min, 0) +
+                 ", max " + perf::fixed(forward_p2p.max, 0) + ")");
+  if (!all_equal) comm::log_root("ERROR: measured traffic differs from the model on some rank");
+  comm::log_root(performance_line(cfg, grid, r, comm, all_equal));
+  return all_equal;
 }
 
 template <class T>
@@ -154,11 +173,11 @@ bool print_verification(const AttentionOutputs<T>& got, const AttentionOutputs<T
   perf::Table table({"tensor", "max over ranks of the relative 2-norm error"});
   int ok = 1;
   for (const auto& [name, error] : errors) {
-    const double worst = perf::reduce_min_avg_max(comm, std::isnan(error) ? 1e300 : error).max;
+    const double worst = comm::reduce_min_avg_max(comm, std::isnan(error) ? 1e300 : error).max;
     ok = ok && worst <= tolerance;
     table.add_row({name, sci(worst)});
   }
-  log_root("\nverification against the single-process result\n" + table.str() + "verification " +
+  comm::log_root("\nverification against the single-process result\n" + table.str() + "verification " +
            (ok ? "passed" : "FAILED") + ": tolerance " + sci(tolerance));
   return ok;
 }

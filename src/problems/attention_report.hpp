@@ -6,7 +6,7 @@
 
 #include "comm/process_grid.hpp"
 #include "config/run_config.hpp"
-#include "nbody/attention_schedule.hpp"
+#include "nbody/schedule.hpp"
 #include "perf/traffic_model.hpp"
 #include "problems/attention_data.hpp"
 
@@ -14,8 +14,8 @@ namespace wf::problems {
 
 /// \brief What one rank measured in its best repetition.
 struct AttentionReport {
-  nbody::ScheduleKind kind = nbody::ScheduleKind::ring;
-  nbody::RotateSide side = nbody::RotateSide::query;
+  Schedule kind = Schedule::ring;
+  RotateSide side = RotateSide::query;
   double forward_seconds = 0, backward_seconds = 0;
   nbody::ScheduleTimes forward_times, backward_times;
   comm::TrafficCounters traffic;

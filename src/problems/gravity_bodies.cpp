@@ -1,5 +1,7 @@
 #include "problems/gravity_bodies.hpp"
 
+#include "core/device_copy.hpp"
+
 #include <Kokkos_Core.hpp>
 
 #include <algorithm>
@@ -48,19 +50,15 @@ GravityBodies slice_bodies(const GravityBodies& bodies, index_t first, index_t c
 
 template <class T>
 nbody::Buffer<T> pack_bodies(const GravityBodies& bodies) {
-  const std::size_t n = bodies.size();
-  nbody::Buffer<T> block("Gravity::bodies", 4 * n);
-  auto host = Kokkos::create_mirror_view(block);
-  for (std::size_t i = 0; i < 3 * n; ++i) host(i) = static_cast<T>(bodies.pos[i]);
-  for (std::size_t i = 0; i < n; ++i) host(3 * n + i) = static_cast<T>(bodies.mass[i]);
-  Kokkos::deep_copy(block, host);
-  return block;
+  std::vector<T> packed(bodies.pos.begin(), bodies.pos.end());  // positions [n][3], then masses [n]
+  packed.insert(packed.end(), bodies.mass.begin(), bodies.mass.end());
+  return to_device(packed, "Gravity::bodies");
 }
 
 template <class T>
 std::vector<double> forces_on_host(const nbody::Buffer<T>& forces) {
-  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), forces);
-  return std::vector<double>(host.data(), host.data() + host.span());
+  const std::vector<T> host = to_host(forces);
+  return std::vector<double>(host.begin(), host.end());
 }
 
 ShardVerification verify_shard(const GravityBodies& all, index_t first, index_t count, const std::vector<double>& force,

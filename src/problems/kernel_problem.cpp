@@ -9,7 +9,10 @@
 #include <limits>
 #include <vector>
 
-#include "core/log.hpp"
+#include "comm/log.hpp"
+#include "comm/mpi_util.hpp"
+#include "comm/reductions.hpp"
+#include "core/region.hpp"
 #include "core/timer.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/attention_dense.hpp"
@@ -17,6 +20,7 @@
 #include "perf/gemm_rate.hpp"
 #include "perf/report.hpp"
 #include "problems/kernel_verify.hpp"
+#include "problems/parallel_setup.hpp"
 #include "problems/problem.hpp"
 
 namespace wf::problems {
@@ -24,16 +28,10 @@ namespace {
 
 using namespace wf::kernels;
 
-/// Best and mean seconds of the timed repetitions of one phase.
+/// Best seconds of the timed repetitions of one phase.
 struct PhaseTime {
-  double best = std::numeric_limits<double>::infinity(), total = 0.0;
-  int count = 0;
-  void add(double seconds) {
-    best = std::min(best, seconds);
-    total += seconds;
-    ++count;
-  }
-  double mean() const { return count ? total / count : 0.0; }
+  double best = std::numeric_limits<double>::infinity();
+  void add(double seconds) { best = std::min(best, seconds); }
 };
 
 struct PathResult {
@@ -42,18 +40,6 @@ struct PathResult {
   std::size_t workspace_bytes = 0;
   reference::AttentionResult outputs;  // kept for verification
 };
-
-AttentionOptions attention_options(const config::RunConfig& cfg) {
-  AttentionOptions opt;
-  opt.heads = cfg.attention.heads;
-  opt.kv_heads = cfg.kv_heads();
-  opt.head_dim = cfg.attention.head_dim;
-  opt.scale = cfg.attention_scale();
-  opt.mask = cfg.attention.causal ? MaskKind::causal : MaskKind::none;
-  opt.q_tile = cfg.attention.q_tile;
-  opt.kv_tile = cfg.attention.kv_tile;
-  return opt;
-}
 
 template <class T>
 KernelInputs<T> make_inputs(const config::RunConfig& cfg) {
@@ -76,7 +62,7 @@ KernelInputs<T> make_inputs(const config::RunConfig& cfg) {
 }
 
 void progress(const std::string& path, const char* phase, int rep, int reps, bool warm, double seconds) {
-  log_root("  [" + path + "] " + phase + (warm ? " warm-up " : " run ") + std::to_string(rep + 1) + "/" +
+  comm::log_root("  [" + path + "] " + phase + (warm ? " warm-up " : " run ") + std::to_string(rep + 1) + "/" +
            std::to_string(reps) + ": " + perf::fixed(seconds, 3) + " s");
 }
 
@@ -106,7 +92,8 @@ template <class T>
 PathResult time_tiled(const config::RunConfig& cfg, AttentionOptions opt, TileImpl impl,
                       const KernelInputs<T>& in) {
   opt.impl = impl;
-  PathResult result{tile_impl_name(impl), {}, {}, 0, {}};
+  PathResult result{name_of(impl), {}, {}, 0, {}};
+  const ExecSpace space;
   const index_t n = cfg.attention.seq_len;
   auto acc = make_accumulator<T>(opt.heads, n, opt.head_dim);
   Tensor2<T, MemSpace> lse("Problem::lse", opt.heads, n), delta("Problem::delta", opt.heads, n);
@@ -119,16 +106,16 @@ PathResult time_tiled(const config::RunConfig& cfg, AttentionOptions opt, TileIm
   time_repetitions(
       cfg, result,
       [&] {
-        forward_init(acc);
-        forward_update(opt, qb, kvb, acc);
-        forward_finalize(acc, lse);
+        forward_init(space, acc);
+        forward_update(space, opt, qb, kvb, acc);
+        forward_finalize(space, acc, lse);
       },
       [&] {
-        backward_delta<ExecSpace, T, MemSpace>(in.d_o, acc.o, delta);
-        Kokkos::deep_copy(grad.dq, T(0));
-        Kokkos::deep_copy(grad.dk, T(0));
-        Kokkos::deep_copy(grad.dv, T(0));
-        backward_update(opt, bqb, kvb, grad);
+        backward_delta<ExecSpace, T, MemSpace>(space, in.d_o, acc.o, delta);
+        Kokkos::deep_copy(space, grad.dq, T(0));
+        Kokkos::deep_copy(space, grad.dk, T(0));
+        Kokkos::deep_copy(space, grad.dv, T(0));
+        backward_update(space, opt, bqb, kvb, grad);
       });
   result.workspace_bytes = impl == TileImpl::blas
                                ? 2 * std::size_t(opt.q_tile) * opt.kv_tile * sizeof(T)
@@ -149,8 +136,8 @@ PathResult time_dense(const config::RunConfig& cfg, const AttentionOptions& opt,
                                        Tensor3<T, MemSpace>("Problem::dense_dk", opt.kv_heads, n, opt.head_dim),
                                        Tensor3<T, MemSpace>("Problem::dense_dv", opt.kv_heads, n, opt.head_dim)};
   time_repetitions(
-      cfg, result, [&] { dense_forward<T, MemSpace>(opt, in.q, in.k, in.v, in.pos, o, lse, ws); },
-      [&] { dense_backward<T, MemSpace>(opt, in.q, in.k, in.v, in.d_o, grad, ws); });
+      cfg, result, [&] { dense_forward<ExecSpace, T, MemSpace>(ExecSpace(), opt, in.q, in.k, in.v, in.pos, o, lse, ws); },
+      [&] { dense_backward<ExecSpace, T, MemSpace>(ExecSpace(), opt, in.q, in.k, in.v, in.d_o, grad, ws); });
   result.workspace_bytes = ws.bytes();
   result.outputs = copy_outputs(o, lse, grad);
   return result;
@@ -158,73 +145,85 @@ PathResult time_dense(const config::RunConfig& cfg, const AttentionOptions& opt,
 
 std::string mib(std::size_t bytes) { return perf::fixed(static_cast<double>(bytes) / (1 << 20), 2); }
 
-}  // namespace
-
+/// The timing table and the PERFORMANCE lines of every path (rates averaged over ranks).
 template <class T>
-bool run_kernel_problem(const config::RunConfig& cfg, MPI_Comm comm) {
-  int ranks = 1;
-  MPI_Comm_size(comm, &ranks);
-  const AttentionOptions opt = attention_options(cfg);
+std::vector<std::string> report_paths(const config::RunConfig& cfg, const AttentionOptions& opt,
+                                      const std::vector<PathResult>& paths, double gemm_gflops, MPI_Comm comm) {
   const index_t n = cfg.attention.seq_len;
-  log_root("problem kernel: attention forward+backward, N = " + std::to_string(n) + ", heads = " +
-           std::to_string(opt.heads) + ", kv_heads = " + std::to_string(opt.kv_heads) + ", head_dim = " +
-           std::to_string(opt.head_dim) + ", " + precision_name(precision_of<T>()) + ", mask " +
-           mask_name(opt.mask) + ", tiles " + std::to_string(opt.q_tile) + " x " + std::to_string(opt.kv_tile) +
-           ", every rank runs it (" + std::to_string(ranks) + ")");
-  const auto inputs = make_inputs<T>(cfg);
-  const double gemm_gflops = perf::measure_gemm_gflops<T>(cfg.bench.gemm_size, 3);
-  log_root("  gemm rate (KokkosBlas::gemm " + std::to_string(cfg.bench.gemm_size) + "^3): " +
-           perf::fixed(gemm_gflops, 1) + " GFLOP/s");
-
-  std::vector<PathResult> paths;
-  if (cfg.attention.impl != "fused") paths.push_back(time_tiled(cfg, opt, TileImpl::blas, inputs));
-  if (cfg.attention.impl != "blas") paths.push_back(time_tiled(cfg, opt, TileImpl::fused, inputs));
-  if (cfg.bench.dense_baseline) {
-    if constexpr (blas_path_available<MemSpace>()) {
-      paths.push_back(time_dense(cfg, opt, inputs));
-    } else {
-      throw Error("bench.dense_baseline = true needs host memory, but this build runs in " +
-                  std::string(MemSpace::name()) + "; set bench.dense_baseline = false");
-    }
-  }
-
   const double pairs = perf::attention_pairs(n, cfg.attention.causal);
   const double forward_flops = perf::attention_forward_flops(pairs, opt.heads, opt.head_dim);
   const double backward_flops = perf::attention_backward_flops(pairs, opt.heads, opt.head_dim);
   const double dense_total = cfg.bench.dense_baseline ? paths.back().forward.best + paths.back().backward.best : 0.0;
   perf::Table table({"path", "fwd s", "fwd GFLOP/s", "fwd/gemm", "bwd s", "bwd GFLOP/s", "bwd/gemm", "f+b s",
                      "vs dense", "workspace MiB"});
-  std::vector<std::string> performance_lines;
+  std::vector<std::string> lines;
   for (const auto& path : paths) {
     const double fwd = path.forward.best, bwd = path.backward.best;
     // Ratios over ranks: every rank measured its own gemm rate and its own kernel.
-    const auto fwd_rate = perf::reduce_min_avg_max(comm, forward_flops / fwd * 1e-9);
-    const auto bwd_rate = perf::reduce_min_avg_max(comm, backward_flops / bwd * 1e-9);
+    const auto fwd_rate = comm::reduce_min_avg_max(comm, forward_flops / fwd * 1e-9);
+    const auto bwd_rate = comm::reduce_min_avg_max(comm, backward_flops / bwd * 1e-9);
     const double speedup = dense_total > 0 ? dense_total / (fwd + bwd) : 0.0;
     table.add_row({path.name, perf::fixed(fwd, 3), perf::fixed(fwd_rate.avg, 1),
                    perf::fixed(fwd_rate.avg / gemm_gflops, 3), perf::fixed(bwd, 3), perf::fixed(bwd_rate.avg, 1),
                    perf::fixed(bwd_rate.avg / gemm_gflops, 3), perf::fixed(fwd + bwd, 3),
                    dense_total > 0 ? perf::fixed(speedup, 2) + "x" : "-", mib(path.workspace_bytes)});
     perf::PerformanceLine line;
-    line.add("problem", "kernel").add("path", path.name).add("precision", precision_name(precision_of<T>()));
+    line.add("problem", "kernel").add("path", path.name).add("precision", precision_name<T>());
     line.add("N", std::to_string(n)).add("heads", std::to_string(opt.heads));
     line.add("kv_heads", std::to_string(opt.kv_heads)).add("head_dim", std::to_string(opt.head_dim));
-    line.add("causal", cfg.attention.causal ? "1" : "0").add("ranks", std::to_string(ranks));
+    line.add("causal", cfg.attention.causal ? "1" : "0").add("ranks", std::to_string(comm::size_of(comm)));
     line.add("gemm_gflops", gemm_gflops, 1).add("fwd_gflops", fwd_rate.avg, 1).add("bwd_gflops", bwd_rate.avg, 1);
     line.add("fwd_gemm_ratio", fwd_rate.avg / gemm_gflops).add("bwd_gemm_ratio", bwd_rate.avg / gemm_gflops);
     line.add("fwd_gflops_min", fwd_rate.min, 1).add("fwd_gflops_max", fwd_rate.max, 1);
     if (dense_total > 0) line.add("speedup_vs_dense", speedup);
-    performance_lines.push_back(line.str());
+    lines.push_back(line.str());
   }
-  log_root("\nbest of " + std::to_string(cfg.bench.repeats) + " (GFLOP/s: mean over ranks of each rank's best; " +
-           "FLOPs: 4 d per interacting pair forward, 10 d backward)\n" + table.str());
+  comm::log_root("\nbest of " + std::to_string(cfg.bench.repeats) + " (GFLOP/s: mean over ranks of each rank's best; " +
+                 "FLOPs: 4 d per interacting pair forward, 10 d backward)\n" + table.str());
+  return lines;
+}
+
+/// Times every path the deck asks for: the tile paths, then the dense baseline.
+template <class T>
+std::vector<PathResult> time_paths(const config::RunConfig& cfg, const AttentionOptions& opt,
+                                   const KernelInputs<T>& inputs) {
+  std::vector<PathResult> paths;
+  if (cfg.attention.impl != TileChoice::fused) paths.push_back(time_tiled(cfg, opt, TileImpl::blas, inputs));
+  if (cfg.attention.impl != TileChoice::blas) paths.push_back(time_tiled(cfg, opt, TileImpl::fused, inputs));
+  if (!cfg.bench.dense_baseline) return paths;
+  if constexpr (blas_path_available<MemSpace>()) {
+    paths.push_back(time_dense(cfg, opt, inputs));
+  } else {
+    throw Error("bench.dense_baseline = true needs host memory, but this build runs in " +
+                std::string(MemSpace::name()) + "; set bench.dense_baseline = false");
+  }
+  return paths;
+}
+
+}  // namespace
+
+template <class T>
+bool run_kernel_problem(const config::RunConfig& cfg, MPI_Comm comm) {
+  const ProfilingRegion region("Problems::kernel");
+  const AttentionOptions opt = attention_options(cfg);
+  comm::log_root("problem kernel: attention forward+backward, N = " + std::to_string(cfg.attention.seq_len) +
+                 ", heads = " + std::to_string(opt.heads) + ", kv_heads = " + std::to_string(opt.kv_heads) +
+                 ", head_dim = " + std::to_string(opt.head_dim) + ", " + precision_name<T>() + ", mask " +
+                 mask_name(opt.mask) + ", tiles " + std::to_string(opt.q_tile) + " x " + std::to_string(opt.kv_tile) +
+                 ", every rank runs it (" + std::to_string(comm::size_of(comm)) + ")");
+  const auto inputs = make_inputs<T>(cfg);
+  const double gemm_gflops = perf::measure_gemm_gflops<T>(cfg.bench.gemm_size, 3);
+  comm::log_root("  gemm rate (KokkosBlas::gemm " + std::to_string(cfg.bench.gemm_size) + "^3): " +
+                 perf::fixed(gemm_gflops, 1) + " GFLOP/s");
+  const std::vector<PathResult> paths = time_paths(cfg, opt, inputs);
+  const std::vector<std::string> performance_lines = report_paths<T>(cfg, opt, paths, gemm_gflops, comm);
   bool ok = true;
   if (cfg.run.verify) {
     std::vector<NamedOutputs> outputs;
     for (const auto& path : paths) outputs.push_back({path.name, &path.outputs});
     ok = verify_kernel_outputs<T>(opt, inputs, outputs);
   }
-  for (const auto& line : performance_lines) log_root(line);
+  for (const auto& line : performance_lines) comm::log_root(line);
   return ok;
 }
 

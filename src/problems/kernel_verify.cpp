@@ -4,16 +4,21 @@
 #include <cmath>
 #include <limits>
 
-#include "core/log.hpp"
+#include "comm/log.hpp"
+#include "core/device_copy.hpp"
 #include "perf/report.hpp"
 
 namespace wf::problems {
 namespace {
 
+/// Every element of a contiguous view (any rank), in double on the host.
 template <class View>
 std::vector<double> host_vector(const View& view) {
-  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), view);
-  return std::vector<double>(host.data(), host.data() + host.span());
+  using T = typename View::non_const_value_type;
+  const auto flat = Kokkos::View<const T*, typename View::memory_space, Kokkos::MemoryTraits<Kokkos::Unmanaged>>(
+      view.data(), view.span());
+  const std::vector<T> host = to_host(flat);
+  return std::vector<double>(host.begin(), host.end());
 }
 
 double relative_error(const std::vector<double>& got, const std::vector<double>& ref) {
@@ -95,13 +100,13 @@ bool verify_kernel_outputs(const kernels::AttentionOptions& opt, const KernelInp
     while (cells.size() < 6) cells.push_back("n/a");
     table.add_row(cells);
   }
-  log_root(std::string("\nverification against the double reference (") +
+  comm::log_root(std::string("\nverification against the double reference (") +
            (full ? "every row" : "64 sampled rows per head; dK, dV need every row: n/a at this size") +
            ", relative 2-norm errors)\n" + table.str());
   char line[160];
   std::snprintf(line, sizeof line, "verification %s: tolerance %.2e = 64 eps log2(N)", ok ? "passed" : "FAILED",
                 tolerance);
-  log_root(line);
+  comm::log_root(line);
   return ok;
 }
 

@@ -1,17 +1,23 @@
 #include "core/error.hpp"
+#include "core/region.hpp"
 #include "problems/problem.hpp"
 
 namespace wf::problems {
 
 bool run_problem(const config::RunConfig& cfg, MPI_Comm comm) {
-  const bool fp32 = cfg.run.precision == "float";
-  if (cfg.run.problem == "kernel") return fp32 ? run_kernel_problem<float>(cfg, comm) : run_kernel_problem<double>(cfg, comm);
-  if (cfg.run.problem == "attention")
-    return fp32 ? run_attention_problem<float>(cfg, comm) : run_attention_problem<double>(cfg, comm);
-  if (cfg.run.problem == "train") return fp32 ? run_train_problem<float>(cfg, comm) : run_train_problem<double>(cfg, comm);
-  if (cfg.run.problem == "gravity")
-    return fp32 ? run_gravity_problem<float>(cfg, comm) : run_gravity_problem<double>(cfg, comm);
-  throw Error("run.problem = \"" + cfg.run.problem + "\" is not a problem this build knows");
+  const ProfilingRegion region("Problems::run_problem");
+  const bool fp32 = cfg.run.precision == Precision::fp32;
+  switch (cfg.run.problem) {
+    case Problem::kernel:
+      return fp32 ? run_kernel_problem<float>(cfg, comm) : run_kernel_problem<double>(cfg, comm);
+    case Problem::attention:
+      return fp32 ? run_attention_problem<float>(cfg, comm) : run_attention_problem<double>(cfg, comm);
+    case Problem::train:
+      return fp32 ? run_train_problem<float>(cfg, comm) : run_train_problem<double>(cfg, comm);
+    case Problem::gravity:
+      return fp32 ? run_gravity_problem<float>(cfg, comm) : run_gravity_problem<double>(cfg, comm);
+  }
+  throw Error(std::string("run.problem = \"") + name_of(cfg.run.problem) + "\" is not a problem this build knows");
 }
 
 }  // namespace wf::problems

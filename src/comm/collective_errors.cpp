@@ -1,11 +1,11 @@
-#include "core/error.hpp"
+#include "comm/collective_errors.hpp"
 
 #include <algorithm>
 #include <iostream>
 #include <limits>
 #include <vector>
 
-namespace wf {
+namespace wf::comm {
 namespace {
 
 /// Completes a non-blocking collective, or aborts the job once the deadline has passed: the
@@ -79,6 +79,11 @@ std::string broadcast(MPI_Comm comm, const std::string& text) {
   return result;
 }
 
+void require_on_all_ranks(MPI_Comm comm, bool ok, const std::string& local_message) {
+  std::string message;
+  if (!all_ranks_ok(comm, ok, ok ? std::string() : local_message, message)) throw Error(message);
+}
+
 int collective_exit_code(MPI_Comm comm, bool ok, const std::string& local_message, const Agreement& agreement) {
   std::string message;
   if (all_ranks_ok(comm, ok, local_message, message, agreement)) return 0;
@@ -88,4 +93,4 @@ int collective_exit_code(MPI_Comm comm, bool ok, const std::string& local_messag
   return 1;
 }
 
-}  // namespace wf
+}  // namespace wf::comm

@@ -6,7 +6,7 @@
 #include <iostream>
 #include <string>
 
-namespace wf {
+namespace wf::comm {
 
 /// \brief Rank of this process in MPI_COMM_WORLD (0 before MPI_Init).
 inline int world_rank() {
@@ -23,4 +23,4 @@ inline void log_root(const std::string& line) {
   if (world_rank() == 0) std::cout << line << std::endl;
 }
 
-}  // namespace wf
+}  // namespace wf::comm

@@ -1,5 +1,5 @@
-// Records of a run for the HDF5 results file: per-step values, per-phase timers and the
-// trace of every phase and communication event of every rank (DESIGN 5).
+// The trace of a run: per-phase totals and the events of every phase and transfer of a rank,
+// for the HDF5 results file (DESIGN 5). MPI- and Kokkos-free; timing spans is core/timer.hpp.
 #pragma once
 
 #include <array>
@@ -7,16 +7,16 @@
 #include <string>
 #include <vector>
 
-namespace wf::perf {
+namespace wf {
 
 /// \brief What a span of time was spent on. The names are stored in the results file.
 enum class Phase : std::int32_t {
   embedding = 0,
   layer_norm,
-  projection,         ///< dense q/k/v/o and MLP products
-  attention_compute,  ///< the attention tiles
-  p2p_wait,           ///< blocked on a point-to-point transfer (exposed communication)
-  collective,         ///< team all-gather / reduce-scatter / all-to-all
+  projection,   ///< dense q/k/v/o and MLP products
+  interaction,  ///< the n-body interaction of a schedule (attention tiles, gravity)
+  p2p_wait,     ///< blocked on a point-to-point transfer (exposed communication)
+  collective,   ///< team all-gather / reduce-scatter / all-to-all
   mlp_other,          ///< GELU, bias, residual
   loss,
   grad_allreduce,
@@ -25,7 +25,7 @@ enum class Phase : std::int32_t {
   count_  ///< number of phases
 };
 
-/// \brief The name of a phase ("attention_compute", ...).
+/// \brief The name of a phase ("interaction", ...).
 const char* phase_name(Phase phase);
 
 /// \brief One event of one rank: a phase span, or a transfer (peer >= 0, bytes > 0).
@@ -68,21 +68,4 @@ class TraceRecorder {
   std::array<double, static_cast<std::size_t>(Phase::count_)> totals_{};
 };
 
-/// \brief One training step as rank 0 reports it.
-struct StepRecord {
-  std::int64_t step = 0;
-  double loss = 0.0;
-  double seconds = 0.0;
-  double tokens_per_second = 0.0;
-  double grad_norm = 0.0;
-  bool timed = true;  ///< false for warm-up steps
-};
-
-/// \brief Summary values (name, value, unit) written to /summary.
-struct SummaryValue {
-  std::string name;
-  double value = 0.0;
-  std::string unit;
-};
-
-}  // namespace wf::perf
+}  // namespace wf

@@ -1,7 +1,9 @@
-// Scratch needs of the fused attention path, so that decks can be checked before a launch.
+// Memory needs of the attention paths, as formulas without Kokkos: decks are checked against
+// them (config/) before anything is allocated or launched.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace wf::kernels {
 
@@ -9,8 +11,7 @@ namespace wf::kernels {
 constexpr std::size_t fused_scratch_limit_bytes = std::size_t(1) << 20;  // 1 MiB
 
 /// \brief Bytes of team scratch the fused forward or backward kernel needs (the larger one).
-constexpr std::size_t fused_scratch_bytes(int q_tile, int kv_tile, int head_dim,
-                                          std::size_t scalar_bytes) {
+constexpr std::size_t fused_scratch_bytes(int q_tile, int kv_tile, int head_dim, std::size_t scalar_bytes) {
   const std::size_t q = static_cast<std::size_t>(q_tile);
   const std::size_t k = static_cast<std::size_t>(kv_tile);
   const std::size_t d = static_cast<std::size_t>(head_dim);
@@ -19,6 +20,11 @@ constexpr std::size_t fused_scratch_bytes(int q_tile, int kv_tile, int head_dim,
   // backward: K, V tiles (or Q, dO tiles), probabilities and dS, and two row vectors
   const std::size_t backward = 2 * (k > q ? k : q) * d + 2 * q * k + 2 * q + 2 * k;
   return (forward > backward ? forward : backward) * scalar_bytes;
+}
+
+/// \brief Scalars the dense baseline stores: P of every head plus one N x N gradient buffer.
+constexpr double dense_workspace_scalars(int heads, std::int64_t tokens) {
+  return (heads + 1.0) * static_cast<double>(tokens) * static_cast<double>(tokens);
 }
 
 }  // namespace wf::kernels

@@ -1,9 +1,9 @@
-#include "perf/trace.hpp"
+#include "core/trace.hpp"
 
 #include <chrono>
 #include <stdexcept>
 
-namespace wf::perf {
+namespace wf {
 
 namespace {
 
@@ -11,7 +11,7 @@ constexpr std::size_t phase_count = static_cast<std::size_t>(Phase::count_);
 
 /// Names in enum order; stored in the results file, so renaming one changes the file format.
 constexpr const char* phase_names[phase_count] = {
-    "embedding", "layer_norm", "projection",     "attention_compute", "p2p_wait", "collective",
+    "embedding", "layer_norm", "projection",     "interaction", "p2p_wait", "collective",
     "mlp_other", "loss",       "grad_allreduce", "optimizer",         "other",
 };
 
@@ -52,4 +52,4 @@ void TraceRecorder::record(Phase phase, double begin, double end, std::int32_t r
   events_.push_back(event);
 }
 
-}  // namespace wf::perf
+}  // namespace wf

@@ -1,0 +1,59 @@
+#include "problems/parallel_setup.hpp"
+
+#include <string>
+
+namespace wf::problems {
+
+std::unique_ptr<comm::Communicator> make_world_communicator(const config::RunConfig& cfg, MPI_Comm comm) {
+  const comm::CommOptions options{cfg.parallel.deadline_seconds, cfg.parallel.ranks_per_node};
+  return cfg.parallel.backend == Backend::nccl ? comm::make_nccl_communicator(comm, options)
+                                                : comm::make_mpi_communicator(comm, options);
+}
+
+int team_size_of(const config::RunConfig& cfg, Schedule schedule) {
+  return schedule == Schedule::wallfacer ? cfg.parallel.team_size : 1;
+}
+
+ScheduleChoice choose_schedule(const config::RunConfig& cfg, Schedule schedule, int processes) {
+  if (schedule == Schedule::ulysses) {
+    const int heads = cfg.attention.heads, kv_heads = cfg.kv_heads();
+    require(kv_heads % processes == 0 && heads % processes == 0,
+            "the Ulysses schedule needs the process count (" + std::to_string(processes) +
+                ") to divide attention.kv_heads (" + std::to_string(kv_heads) + ") and attention.heads (" +
+                std::to_string(heads) + ")");
+  }
+  // The grid checks parallel.team_size against the process count.
+  return {schedule, comm::ProcessGrid(processes, team_size_of(cfg, schedule), cfg.parallel.arrangement)};
+}
+
+kernels::AttentionOptions attention_options(const config::RunConfig& cfg) {
+  kernels::AttentionOptions options;
+  options.heads = cfg.attention.heads;
+  options.kv_heads = cfg.kv_heads();
+  options.head_dim = cfg.attention.head_dim;
+  options.scale = cfg.attention_scale();
+  options.mask = cfg.attention.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
+  options.q_tile = cfg.attention.q_tile;
+  options.kv_tile = cfg.attention.kv_tile;
+  options.impl = cfg.attention.impl == TileChoice::fused ? TileImpl::fused : TileImpl::blas;
+  return options;
+}
+
+nbody::Sharding make_sharding(index_t tokens, int processes, bool zigzag, const char* key) {
+  const index_t parts = zigzag ? 2 * index_t(processes) : index_t(processes);
+  require(tokens % parts == 0, std::string(key) + " = " + std::to_string(tokens) + " must be divisible by " +
+                                   (zigzag ? "2 x processes = " : "processes = ") + std::to_string(parts) +
+                                   (zigzag ? " (zigzag sharding of a causal run)" : " (one shard per process)"));
+  return nbody::Sharding(tokens, processes, zigzag);
+}
+
+ParallelSetup make_parallel_setup(const config::RunConfig& cfg, MPI_Comm comm) {
+  ParallelSetup setup;
+  setup.world = make_world_communicator(cfg, comm);
+  setup.main = choose_schedule(cfg, cfg.parallel.schedule, setup.world->size());
+  setup.rotate = cfg.parallel.rotate;
+  setup.attention = attention_options(cfg);
+  return setup;
+}
+
+}  // namespace wf::problems

@@ -1,0 +1,56 @@
+// The parallel setup every problem runs on, made from the deck in one place: the world
+// communicator, the schedule with its process grid, the backward's rotate side, the attention
+// options and the sharding. The rules that tie deck keys together (ring is team size 1,
+// Ulysses splits heads, N divisible by the shards) live here and name the keys they are about.
+#pragma once
+
+#include <mpi.h>
+
+#include <memory>
+
+#include "comm/communicator.hpp"
+#include "comm/process_grid.hpp"
+#include "config/run_config.hpp"
+#include "kernels/attention_types.hpp"
+#include "nbody/sharding.hpp"
+
+namespace wf::problems {
+
+/// \brief A schedule and the grid it runs on.
+struct ScheduleChoice {
+  Schedule schedule = Schedule::wallfacer;
+  comm::ProcessGrid grid{1, 1, Arrangement::team_major};
+};
+
+/// \brief Everything parallel about a run.
+struct ParallelSetup {
+  std::unique_ptr<comm::Communicator> world;  ///< parallel.backend over the run's processes
+  ScheduleChoice main;                        ///< parallel.schedule
+  RotateSide rotate = RotateSide::query;      ///< parallel.rotate
+  kernels::AttentionOptions attention;        ///< [attention] (problems attention and train)
+};
+
+/// \brief Collective: the communicator, schedule and options of the deck (gravity uses its own
+/// interaction but the same communicator and grid). Throws wf::Error naming the keys.
+ParallelSetup make_parallel_setup(const config::RunConfig& cfg, MPI_Comm comm);
+
+/// \brief Collective: the communicator of parallel.backend with the deck's deadline.
+std::unique_ptr<comm::Communicator> make_world_communicator(const config::RunConfig& cfg, MPI_Comm comm);
+
+/// \brief The team size a schedule runs with: parallel.team_size for WallFacer, 1 for Ring
+/// (WallFacer with c = 1) and Ulysses (no teams).
+int team_size_of(const config::RunConfig& cfg, Schedule schedule);
+
+/// \brief `schedule` on `processes` processes; throws wf::Error naming the keys when the grid or
+/// the heads do not allow it.
+ScheduleChoice choose_schedule(const config::RunConfig& cfg, Schedule schedule, int processes);
+
+/// \brief The attention options of [attention] (mask from attention.causal, the blas path for
+/// attention.impl = "both").
+kernels::AttentionOptions attention_options(const config::RunConfig& cfg);
+
+/// \brief `tokens` split over `processes` shards (zigzag for causal runs); throws wf::Error naming
+/// `key` when they do not divide.
+nbody::Sharding make_sharding(index_t tokens, int processes, bool zigzag, const char* key);
+
+}  // namespace wf::problems
