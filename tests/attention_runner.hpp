@@ -13,7 +13,7 @@ namespace wf::testing {
 
 struct RunShape {
   int q_tile = 16, kv_tile = 16;
-  wf::kernels::TileImpl impl = wf::kernels::TileImpl::blas;
+  wf::TileImpl impl = wf::TileImpl::blas;
   int key_blocks = 1;  ///< split the keys into this many blocks (one forward_update each)
 };
 
@@ -42,8 +42,7 @@ inline Kokkos::View<index_t*, MemSpace> to_positions(const std::vector<std::int6
 
 /// \brief Forward then backward through the kernels; keys split into shape.key_blocks blocks.
 template <class T>
-reference::AttentionResult run_attention(const reference::AttentionProblem& p, const RunShape& shape,
-                                         kernels::TileStats* forward_stats = nullptr) {
+reference::AttentionResult run_attention(const reference::AttentionProblem& p, const RunShape& shape) {
   using namespace wf::kernels;
   AttentionOptions opt;
   opt.heads = p.heads;
@@ -85,20 +84,20 @@ reference::AttentionResult run_attention(const reference::AttentionProblem& p, c
                       end});
   }
 
+  const ExecSpace space;
   auto acc = make_accumulator<T>(p.heads, nq, d);
   Tensor2<T, MemSpace> lse("lse", p.heads, nq);
-  forward_init(acc);
+  forward_init(space, acc);
   QueryBlock<T, MemSpace> qb{q, q_pos};
-  TileStats stats;
-  for (const auto& block : blocks) stats += forward_update(opt, qb, block.kv, acc);
-  forward_finalize(acc, lse);
-  if (forward_stats) *forward_stats = stats;
+  for (const auto& block : blocks) forward_update(space, opt, qb, block.kv, acc);
+  forward_finalize(space, acc, lse);
 
   Tensor2<T, MemSpace> delta("delta", p.heads, nq);
-  backward_delta<ExecSpace, T, MemSpace>(d_o, acc.o, delta);
+  backward_delta<ExecSpace, T, MemSpace>(space, d_o, acc.o, delta);
   Tensor3<T, MemSpace> dq("dq", p.heads, nq, d);
   BackwardQueryBlock<T, MemSpace> bq{q, d_o, lse, delta, q_pos};
-  for (const auto& block : blocks) backward_update(opt, bq, block.kv, AttentionGradients<T, MemSpace>{dq, block.dk, block.dv});
+  for (const auto& block : blocks)
+    backward_update(space, opt, bq, block.kv, AttentionGradients<T, MemSpace>{dq, block.dk, block.dv});
   reference::AttentionResult r;
   r.o = to_vector(acc.o);
   r.lse = to_vector(lse);

@@ -11,18 +11,20 @@
 #include "attention_runner.hpp"
 #include "comm/communicator.hpp"
 #include "comm/process_grid.hpp"
-#include "nbody/attention_schedule.hpp"
+#include "nbody/attention_interaction.hpp"
+#include "core/device_copy.hpp"
+#include "nbody/schedule.hpp"
 #include "test_util.hpp"
 
 namespace wf::testing {
 
 struct ScheduleCase {
-  nbody::ScheduleKind kind = nbody::ScheduleKind::ring;
+  Schedule kind = Schedule::ring;
   int team_size = 1;
   bool causal = false;
   int heads = 4, kv_heads = 4, head_dim = 8;
-  nbody::RotateSide rotate = nbody::RotateSide::query;
-  comm::Arrangement arrangement = comm::Arrangement::team_major;
+  RotateSide rotate = RotateSide::query;
+  Arrangement arrangement = Arrangement::team_major;
   std::int64_t tokens_per_rank = 16;
   int tile = 8;
 };
@@ -64,17 +66,13 @@ inline std::vector<double> take_rows(const std::vector<double>& full, int rows, 
 
 template <class T>
 nbody::Buffer<T> to_buffer(const std::vector<double>& values) {
-  nbody::Buffer<T> b("test_buffer", values.size());
-  auto h = Kokkos::create_mirror_view(b);
-  for (std::size_t i = 0; i < values.size(); ++i) h(i) = static_cast<T>(values[i]);
-  Kokkos::deep_copy(b, h);
-  return b;
+  return to_device(std::vector<T>(values.begin(), values.end()), "test_buffer");
 }
 
 template <class T>
 std::vector<double> from_buffer(const nbody::Buffer<T>& b, std::size_t first, std::size_t count) {
-  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), b);
-  return std::vector<double>(h.data() + first, h.data() + first + count);
+  const std::vector<T> host = to_host(b, first, count);
+  return std::vector<double>(host.begin(), host.end());
 }
 
 struct DistributedRun {
@@ -97,7 +95,6 @@ DistributedRun run_schedule(const ScheduleCase& c, const comm::CommOptions& opti
   const comm::ProcessGrid grid(ranks, c.team_size, c.arrangement);
   const nbody::Sharding sharding(n_total, ranks, c.causal);
   nbody::ScheduleContext ctx(*world, grid, sharding);
-  nbody::check_schedule(c.kind, ranks, c.team_size, c.heads, c.kv_heads);
 
   kernels::AttentionOptions opt;
   opt.heads = c.heads;
@@ -116,26 +113,26 @@ DistributedRun run_schedule(const ScheduleCase& c, const comm::CommOptions& opti
   std::vector<double> kv = take_rows(problem.k, c.kv_heads, n_total, d, run.positions);
   const std::vector<double> v = take_rows(problem.v, c.kv_heads, n_total, d, run.positions);
   kv.insert(kv.end(), v.begin(), v.end());
-  nbody::AttentionShard<T> shard;
-  shard.q = to_buffer<T>(take_rows(problem.q, c.heads, n_total, d, run.positions));
-  shard.kv = to_buffer<T>(kv);
-  shard.d_o = to_buffer<T>(take_rows(problem.d_o, c.heads, n_total, d, run.positions));
+  nbody::ShardBlocks<T> shard;
+  shard.targets = to_buffer<T>(take_rows(problem.q, c.heads, n_total, d, run.positions));
+  shard.sources = to_buffer<T>(kv);
+  shard.d_output = to_buffer<T>(take_rows(problem.d_o, c.heads, n_total, d, run.positions));
   nbody::allocate_outputs(inter, n, shard);
 
   world->traffic().clear();
-  const auto state = nbody::attention_forward(ctx, c.kind, inter, shard);
-  run.forward_p2p_bytes = ctx.times.p2p_bytes;
-  nbody::attention_backward(ctx, c.kind, c.rotate, inter, state, shard);
+  const auto state = nbody::schedule_forward(ctx, c.kind, inter, shard);
+  run.forward_p2p_bytes = state.times.p2p_bytes;
+  nbody::schedule_backward(ctx, c.kind, c.rotate, inter, state, shard);
   run.traffic = world->traffic();
 
   const std::size_t o_size = std::size_t(c.heads) * n * d, kv_size = std::size_t(c.kv_heads) * n * d;
   run.got.o = from_buffer(shard.results, 0, o_size);
   run.got.lse = from_buffer(shard.results, o_size, std::size_t(c.heads) * n);
-  run.got.dq = from_buffer(shard.dq, 0, o_size);
-  run.got.dk = from_buffer(shard.dkv, 0, kv_size);
-  run.got.dv = from_buffer(shard.dkv, kv_size, kv_size);
+  run.got.dq = from_buffer(shard.d_targets, 0, o_size);
+  run.got.dk = from_buffer(shard.d_sources, 0, kv_size);
+  run.got.dv = from_buffer(shard.d_sources, kv_size, kv_size);
 
-  const auto ref = run_attention<T>(problem, {c.tile, c.tile, kernels::TileImpl::blas, 1});
+  const auto ref = run_attention<T>(problem, {c.tile, c.tile, TileImpl::blas, 1});
   run.expected.o = take_rows(ref.o, c.heads, n_total, d, run.positions);
   run.expected.lse = take_rows(ref.lse, c.heads, n_total, 1, run.positions);
   run.expected.dq = take_rows(ref.dq, c.heads, n_total, d, run.positions);

@@ -9,7 +9,7 @@
 
 namespace {
 
-using wf::kernels::TileImpl;
+using wf::TileImpl;
 using wf::reference::AttentionProblem;
 
 double loss(const AttentionProblem& p, TileImpl impl) {

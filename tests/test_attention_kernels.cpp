@@ -10,7 +10,7 @@
 
 namespace {
 
-using wf::kernels::TileImpl;
+using wf::TileImpl;
 using wf::reference::AttentionProblem;
 using wf::testing::eps;
 using wf::testing::max_scaled_error;
@@ -91,7 +91,7 @@ INSTANTIATE_TEST_SUITE_P(Kernels, AttentionSweep,
                                             ::testing::Values(TileImpl::blas, TileImpl::fused)),
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param).name) + "_" +
-                                  wf::kernels::tile_impl_name(std::get<1>(info.param));
+                                  wf::name_of(std::get<1>(info.param));
                          });
 
 // Both implementations agree with each other more tightly than with the reference.
@@ -104,17 +104,20 @@ TEST(AttentionKernels, ImplementationsAgreeInDouble) {
   EXPECT_LE(relative_error(blas.dk, fused.dk), 1e-13);
 }
 
-// Fully masked tiles are skipped, diagonal tiles masked element by element.
+// Fully masked tiles are skipped, diagonal tiles masked element by element (the statistics
+// are computed on request from the positions and the tiling, never by the kernels).
 TEST(AttentionKernels, CausalTileStatistics) {
-  for (TileImpl impl : {TileImpl::blas, TileImpl::fused}) {
-    const Case c{"stats", 64, 64, 1, 1, 4, 16, 16, true, 1};
-    wf::kernels::TileStats stats;
-    wf::testing::run_attention<double>(make_problem(c, 3), {16, 16, impl, 1}, &stats);
-    EXPECT_EQ(stats.tiles_computed, 10);  // lower triangle of 4 x 4 tiles
-    EXPECT_EQ(stats.tiles_skipped, 6);
-    EXPECT_EQ(stats.tiles_partial, 4);    // the diagonal
-    EXPECT_EQ(stats.pairs_unmasked, 64 * 65 / 2);
-  }
+  const Case c{"stats", 64, 64, 1, 1, 4, 16, 16, true, 1};
+  const auto p = make_problem(c, 3);
+  wf::kernels::AttentionOptions opt;
+  opt.mask = wf::kernels::MaskKind::causal;
+  opt.q_tile = opt.kv_tile = 16;
+  const auto positions = wf::testing::to_positions(p.q_pos);
+  const wf::kernels::TileStats stats = wf::kernels::count_tiles_of<wf::MemSpace>(opt, positions, positions);
+  EXPECT_EQ(stats.tiles_computed, 10);  // lower triangle of 4 x 4 tiles
+  EXPECT_EQ(stats.tiles_skipped, 6);
+  EXPECT_EQ(stats.tiles_partial, 4);    // the diagonal
+  EXPECT_EQ(stats.pairs_unmasked, 64 * 65 / 2);
 }
 
 // Queries that precede every key see nothing: O = 0, lse = -inf, zero gradients, no NaN.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/collective_errors.hpp"
 #include "config/command_line.hpp"
 #include "config/deck.hpp"
 #include "core/error.hpp"
@@ -90,8 +91,8 @@ gemm_size = 256
 dense_baseline = false
 )";
   const RunConfig c = config_from_toml(deck, "full.toml", {});
-  EXPECT_EQ(c.run.problem, "gravity");
-  EXPECT_EQ(c.run.precision, "double");
+  EXPECT_EQ(c.run.problem, wf::Problem::gravity);
+  EXPECT_EQ(c.run.precision, wf::Precision::fp64);
   EXPECT_EQ(c.run.seed, 7u);
   EXPECT_TRUE(c.run.verify);
   EXPECT_EQ(c.attention.seq_len, 512);
@@ -102,7 +103,7 @@ dense_baseline = false
   EXPECT_TRUE(c.attention.causal);
   EXPECT_EQ(c.attention.scale, 1.0);
   EXPECT_EQ(c.attention_scale(), 1.0);
-  EXPECT_EQ(c.attention.impl, "both");
+  EXPECT_EQ(c.attention.impl, wf::TileChoice::both);
   EXPECT_EQ(c.attention.q_tile, 64);
   EXPECT_EQ(c.attention.kv_tile, 32);
   EXPECT_EQ(c.gravity.bodies, 1000);
@@ -130,11 +131,11 @@ TEST(Deck, OverridesWinOverTheDeck) {
       {"attention.heads=4", "attention.impl=fused", "run.verify=true", "gravity.softening = 2.5",
        "attention.scale=1", "run.problem=\"gravity\"", "attention.heads=2"});
   EXPECT_EQ(c.attention.heads, 2);  // the last override wins
-  EXPECT_EQ(c.attention.impl, "fused");
+  EXPECT_EQ(c.attention.impl, wf::TileChoice::fused);
   EXPECT_TRUE(c.run.verify);
   EXPECT_EQ(c.gravity.softening, 2.5);
   EXPECT_EQ(c.attention.scale, 1.0);
-  EXPECT_EQ(c.run.problem, "gravity");
+  EXPECT_EQ(c.run.problem, wf::Problem::gravity);
 }
 
 TEST(Deck, OverridesGoThroughTheSameChecks) {
@@ -286,8 +287,8 @@ TEST(BadDeck, RepositoryDecks) {
 
 TEST(Deck, ToTomlRoundTrips) {
   RunConfig c;
-  c.run.problem = "gravity";
-  c.run.precision = "double";
+  c.run.problem = wf::Problem::gravity;
+  c.run.precision = wf::Precision::fp64;
   c.run.seed = 123456789012345ull;
   c.run.verify = true;
   c.attention.seq_len = 1000;
@@ -296,7 +297,7 @@ TEST(Deck, ToTomlRoundTrips) {
   c.attention.head_dim = 48;
   c.attention.causal = true;
   c.attention.scale = 0.1;  // not exact in binary: must still round-trip
-  c.attention.impl = "both";
+  c.attention.impl = wf::TileChoice::both;
   c.attention.q_tile = 32;
   c.attention.kv_tile = 16;
   c.gravity.bodies = 777;
@@ -328,7 +329,7 @@ TEST(Deck, RegistryCoversEveryKeyOnce) {
     EXPECT_TRUE(contains(help, key.name)) << key.name;
     EXPECT_FALSE(key.check(key.get(RunConfig{}))) << key.name << " default out of range";
   }
-  EXPECT_EQ(names.size(), 51u);
+  EXPECT_EQ(names.size(), 54u);
   EXPECT_TRUE(contains(help, "attention.heads"));
   EXPECT_TRUE(contains(help, "[1, 1024]"));
 }
@@ -403,7 +404,7 @@ TEST(CollectiveErrors, LastRankFailureReachesEveryRank) {
   const std::string local = ok ? "" : "deck is bad on rank " + std::to_string(rank);
 
   std::string message;
-  EXPECT_FALSE(wf::all_ranks_ok(MPI_COMM_WORLD, ok, local, message));
+  EXPECT_FALSE(wf::comm::all_ranks_ok(MPI_COMM_WORLD, ok, local, message));
   const std::string expected_tail = "deck is bad on rank " + std::to_string(failing);
   // error.cpp names the rank unless every rank failed (with one rank, rank 0 failing is all).
   const std::string expected =
@@ -411,7 +412,7 @@ TEST(CollectiveErrors, LastRankFailureReachesEveryRank) {
   EXPECT_EQ(message, expected);
 
   ::testing::internal::CaptureStderr();
-  const int code = wf::collective_exit_code(MPI_COMM_WORLD, ok, local);
+  const int code = wf::comm::collective_exit_code(MPI_COMM_WORLD, ok, local);
   const std::string printed = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(code, 0);
   if (rank == 0) {
@@ -421,14 +422,14 @@ TEST(CollectiveErrors, LastRankFailureReachesEveryRank) {
   }
 
   std::string unused;
-  EXPECT_TRUE(wf::all_ranks_ok(MPI_COMM_WORLD, true, "", unused));
-  EXPECT_EQ(wf::collective_exit_code(MPI_COMM_WORLD, true, ""), 0);
+  EXPECT_TRUE(wf::comm::all_ranks_ok(MPI_COMM_WORLD, true, "", unused));
+  EXPECT_EQ(wf::comm::collective_exit_code(MPI_COMM_WORLD, true, ""), 0);
 }
 
 TEST(CollectiveErrors, AllRanksFailingGiveOneUnprefixedMessage) {
   const int rank = world_rank();
   std::string message;
-  EXPECT_FALSE(wf::all_ranks_ok(MPI_COMM_WORLD, false, "bad " + std::to_string(rank), message));
+  EXPECT_FALSE(wf::comm::all_ranks_ok(MPI_COMM_WORLD, false, "bad " + std::to_string(rank), message));
   EXPECT_EQ(message, "bad 0");  // the lowest rank's message; no rank named, all failed alike
 }
 
@@ -437,7 +438,7 @@ TEST(CollectiveErrors, LowestFailingRankIsNamed) {
   const int rank = world_rank();
   const bool ok = rank == 0 && size > 1;  // every rank but 0 fails (with one rank: rank 0 fails)
   std::string message;
-  EXPECT_FALSE(wf::all_ranks_ok(MPI_COMM_WORLD, ok, "bad " + std::to_string(rank), message));
+  EXPECT_FALSE(wf::comm::all_ranks_ok(MPI_COMM_WORLD, ok, "bad " + std::to_string(rank), message));
   EXPECT_EQ(message, size > 1 ? "rank 1: bad 1" : "bad 0");
 }
 
@@ -456,7 +457,7 @@ TEST(CollectiveErrors, ConfigErrorOnOneRankFailsAll) {
     local = error.what();
   }
   std::string message;
-  EXPECT_FALSE(wf::all_ranks_ok(MPI_COMM_WORLD, ok, local, message));
+  EXPECT_FALSE(wf::comm::all_ranks_ok(MPI_COMM_WORLD, ok, local, message));
   EXPECT_TRUE(contains(message, "attention.heads = -3 is out of range")) << message;
 }
 

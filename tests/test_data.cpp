@@ -19,7 +19,7 @@
 
 namespace {
 
-using wf::model::DataMode;
+using wf::DataMode;
 using wf::model::DataOptions;
 using Tokens = std::vector<std::int64_t>;
 

@@ -2,7 +2,6 @@
 // blocks (the distributed schedules' hops) against one call, Newton's third law, determinism,
 // and the gravity problem of the program.
 #include <gtest/gtest.h>
-#include <mpi.h>
 
 #include <Kokkos_Core.hpp>
 #include <algorithm>
@@ -12,10 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "config/run_config.hpp"
 #include "core/error.hpp"
 #include "kernels/gravity.hpp"
-#include "problems/problem.hpp"
 #include "kernels/gravity_reference.hpp"
 #include "test_util.hpp"
 
@@ -96,7 +93,7 @@ std::vector<T> tiled_forces(const GravityBodies& targets, const std::vector<Grav
   ForceView<T, MemSpace> force("force", targets.size());
   for (const auto& block : source_blocks) {
     const auto s = upload<T>(block);
-    wf::kernels::gravity_update(opt, t.block(), s.block(), force);
+    wf::kernels::gravity_update(wf::ExecSpace(), opt, t.block(), s.block(), force);
   }
   return download(force);
 }
@@ -217,41 +214,12 @@ TYPED_TEST(Gravity, RejectsBadArguments) {
   const auto bodies = upload<T>(random_bodies<T>(10, 3));
   const auto fewer = upload<T>(random_bodies<T>(9, 3));
   ForceView<T, MemSpace> force("force", 10);
-  EXPECT_THROW(wf::kernels::gravity_update(GravityOptions{kSoftening, kG, 0}, bodies.block(), bodies.block(), force),
+  EXPECT_THROW(wf::kernels::gravity_update(wf::ExecSpace(), GravityOptions{kSoftening, kG, 0}, bodies.block(), bodies.block(), force),
                wf::Error);
-  EXPECT_THROW(wf::kernels::gravity_update(GravityOptions{0.0, kG, 8}, bodies.block(), bodies.block(), force),
+  EXPECT_THROW(wf::kernels::gravity_update(wf::ExecSpace(), GravityOptions{0.0, kG, 8}, bodies.block(), bodies.block(), force),
                wf::Error);
-  EXPECT_THROW(wf::kernels::gravity_update(GravityOptions{kSoftening, kG, 8}, fewer.block(), bodies.block(), force),
+  EXPECT_THROW(wf::kernels::gravity_update(wf::ExecSpace(), GravityOptions{kSoftening, kG, 8}, fewer.block(), bodies.block(), force),
                wf::Error);
 }
-
-// The program's gravity problem, small: it must pass its own verification and momentum check
-// and print the PERFORMANCE line. 9000 bodies takes the sampled verification path (> 8192).
-void expect_problem_passes(const std::string& precision, std::int64_t bodies, int tile) {
-  wf::config::RunConfig cfg;
-  cfg.run.problem = "gravity";
-  cfg.run.precision = precision;
-  cfg.run.verify = true;
-  cfg.gravity.bodies = bodies;
-  cfg.gravity.tile = tile;
-  cfg.bench.warmup = bodies > 1000 ? 0 : 1;
-  cfg.bench.repeats = bodies > 1000 ? 1 : 2;
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  ::testing::internal::CaptureStdout();
-  const bool ok = precision == "float" ? wf::problems::run_gravity_problem<float>(cfg, MPI_COMM_WORLD)
-                                       : wf::problems::run_gravity_problem<double>(cfg, MPI_COMM_WORLD);
-  const std::string out = ::testing::internal::GetCapturedStdout();
-  EXPECT_TRUE(ok) << out;
-  if (rank != 0) return;
-  const std::string perf = "PERFORMANCE problem=gravity schedule=wallfacer team_size=1 ranks=1 precision=" +
-                           precision + " bodies=" + std::to_string(bodies) + " tile=" + std::to_string(tile) + " ";
-  EXPECT_NE(out.find(perf), std::string::npos) << out;
-  EXPECT_NE(out.find("verification passed"), std::string::npos) << out;
-}
-
-TEST(GravityProblem, FloatSmall) { expect_problem_passes("float", 200, 32); }
-TEST(GravityProblem, DoubleSmall) { expect_problem_passes("double", 37, 7); }
-TEST(GravityProblem, FloatSampledVerification) { expect_problem_passes("float", 9000, 256); }
 
 }  // namespace

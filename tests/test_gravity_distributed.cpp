@@ -22,6 +22,7 @@
 #include "kernels/gravity.hpp"
 #include "mpi_test_util.hpp"
 #include "nbody/gravity_interaction.hpp"
+#include "core/device_copy.hpp"
 #include "nbody/multi_ring.hpp"
 #include "problems/gravity_bodies.hpp"
 #include "problems/problem.hpp"
@@ -31,7 +32,7 @@ namespace {
 
 using wf::index_t;
 using wf::MemSpace;
-using wf::comm::Arrangement;
+using wf::Arrangement;
 using wf::reference::GravityBodies;
 using wf::testing::eps;
 
@@ -57,7 +58,7 @@ struct Case {
   Arrangement arrangement = Arrangement::team_major;
   int tile = kTile;
   std::string name() const {
-    return "team_size " + std::to_string(team_size) + ", " + wf::comm::arrangement_name(arrangement) + ", tile " +
+    return "team_size " + std::to_string(team_size) + ", " + wf::name_of(arrangement) + ", tile " +
            std::to_string(tile);
   }
 };
@@ -90,10 +91,11 @@ ShardForces<T> distributed_forces(const GravityBodies& all, const Case& c) {
   wf::nbody::GravityInteraction<T> inter(wf::kernels::GravityOptions{kSoftening, kG, c.tile});
   const index_t n = sharding.shard_tokens();
   const auto bodies = wf::problems::pack_bodies<T>(wf::problems::slice_bodies(all, ctx.shard() * n, n));
-  const wf::nbody::Buffer<T> forces("forces", inter.result_layout().size(n));
-  wf::nbody::multi_ring_forward(ctx, inter, bodies, bodies, forces);
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), forces);
-  return {std::vector<T>(host.data(), host.data() + host.span()), ctx.shard()};
+  wf::nbody::ShardBlocks<T> shard;
+  shard.targets = shard.sources = bodies;
+  shard.results = wf::nbody::Buffer<T>("forces", inter.result_layout().size(n));
+  wf::nbody::multi_ring_forward(ctx, inter, shard);
+  return {wf::to_host(shard.results), ctx.shard()};
 }
 
 template <class T>
@@ -118,7 +120,8 @@ std::vector<double> single_process_forces(const GravityBodies& all, index_t firs
   const auto sources = upload<T>(all);
   const auto targets = upload<T>(wf::problems::slice_bodies(all, first, count));
   wf::kernels::ForceView<T, MemSpace> force("force", count);
-  wf::kernels::gravity_update(wf::kernels::GravityOptions{kSoftening, kG, tile}, targets, sources, force);
+  wf::kernels::gravity_update(wf::ExecSpace(), wf::kernels::GravityOptions{kSoftening, kG, tile}, targets, sources,
+                              force);
   auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), force);
   return std::vector<double>(host.data(), host.data() + host.span());
 }
@@ -218,10 +221,10 @@ TYPED_TEST(GravityDistributed, BitwiseReproducible) {
   }
 }
 
-wf::config::RunConfig small_config(const std::string& precision, const std::string& schedule, int team_size,
-                                   const std::string& arrangement) {
+wf::config::RunConfig small_config(wf::Precision precision, wf::Schedule schedule, int team_size,
+                                   Arrangement arrangement) {
   wf::config::RunConfig cfg;
-  cfg.run.problem = "gravity";
+  cfg.run.problem = wf::Problem::gravity;
   cfg.run.precision = precision;
   cfg.run.verify = true;
   cfg.gravity.bodies = 24 * world_size();
@@ -238,14 +241,15 @@ wf::config::RunConfig small_config(const std::string& precision, const std::stri
 /// with the effective team size.
 void expect_problem_passes(const wf::config::RunConfig& cfg, int effective_team_size) {
   ::testing::internal::CaptureStdout();
-  const bool ok = cfg.run.precision == "float" ? wf::problems::run_gravity_problem<float>(cfg, MPI_COMM_WORLD)
-                                               : wf::problems::run_gravity_problem<double>(cfg, MPI_COMM_WORLD);
+  const bool ok = cfg.run.precision == wf::Precision::fp32
+                       ? wf::problems::run_gravity_problem<float>(cfg, MPI_COMM_WORLD)
+                       : wf::problems::run_gravity_problem<double>(cfg, MPI_COMM_WORLD);
   const std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_TRUE(ok) << out;
   if (world_rank() != 0) return;
-  const std::string perf = "PERFORMANCE problem=gravity schedule=" + cfg.parallel.schedule +
+  const std::string perf = "PERFORMANCE problem=gravity schedule=" + std::string(wf::name_of(cfg.parallel.schedule)) +
                            " team_size=" + std::to_string(effective_team_size) +
-                           " ranks=" + std::to_string(world_size()) + " precision=" + cfg.run.precision +
+                           " ranks=" + std::to_string(world_size()) + " precision=" + wf::name_of(cfg.run.precision) +
                            " bodies=" + std::to_string(cfg.gravity.bodies) +
                            " tile=" + std::to_string(cfg.gravity.tile) + " time_s=";
   EXPECT_NE(out.find(perf), std::string::npos) << out;
@@ -255,13 +259,23 @@ void expect_problem_passes(const wf::config::RunConfig& cfg, int effective_team_
 
 TEST(GravityDistributedProblem, EndToEnd) {
   const int c = team_sizes(world_size()).back();
-  for (const std::string precision : {"float", "double"}) {
-    SCOPED_TRACE(precision);
-    expect_problem_passes(small_config(precision, "wallfacer", c, "team-major"), c);
-    expect_problem_passes(small_config(precision, "wallfacer", c, "ring-major"), c);
+  for (const wf::Precision precision : {wf::Precision::fp32, wf::Precision::fp64}) {
+    SCOPED_TRACE(wf::name_of(precision));
+    expect_problem_passes(small_config(precision, wf::Schedule::wallfacer, c, Arrangement::team_major), c);
+    expect_problem_passes(small_config(precision, wf::Schedule::wallfacer, c, Arrangement::ring_major), c);
     // "ring" is team size 1 whatever parallel.team_size says.
-    expect_problem_passes(small_config(precision, "ring", 3, "team-major"), 1);
+    expect_problem_passes(small_config(precision, wf::Schedule::ring, 3, Arrangement::team_major), 1);
   }
+}
+
+// The problem on larger systems: 9000 bodies takes the sampled verification path (> 8192).
+TEST(GravityDistributedProblem, SampledVerification) {
+  auto cfg = small_config(wf::Precision::fp32, wf::Schedule::ring, 1, Arrangement::team_major);
+  cfg.gravity.bodies = 9000 - 9000 % (2 * world_size());
+  cfg.gravity.tile = 256;
+  cfg.bench.warmup = 0;
+  cfg.bench.repeats = 1;
+  expect_problem_passes(cfg, 1);
 }
 
 /// Expects run_gravity_problem to throw wf::Error whose message contains every one of `words`.
@@ -273,12 +287,14 @@ void expect_problem_error(const wf::config::RunConfig& cfg, const std::vector<st
 TEST(GravityDistributedProblem, RejectsOnEveryRank) {
   const int ranks = world_size();
   if (ranks > 1) {
-    auto cfg = small_config("float", "wallfacer", 1, "team-major");
+    auto cfg = small_config(wf::Precision::fp32, wf::Schedule::wallfacer, 1, Arrangement::team_major);
     cfg.gravity.bodies = 24 * ranks + 1;
     expect_problem_error(cfg, {"gravity.bodies", std::to_string(24 * ranks + 1), std::to_string(ranks)});
   }
-  expect_problem_error(small_config("float", "ulysses", 1, "team-major"), {"Ulysses", "ring or wallfacer"});
-  expect_problem_error(small_config("double", "wallfacer", 3, "team-major"), {"team_size"});
+  expect_problem_error(small_config(wf::Precision::fp32, wf::Schedule::ulysses, 1, Arrangement::team_major),
+                       {"Ulysses", "ring or wallfacer"});
+  expect_problem_error(small_config(wf::Precision::fp64, wf::Schedule::wallfacer, 3, Arrangement::team_major),
+                       {"team_size"});
   // The communicator still works afterwards: nobody is left waiting in a collective.
   int one = 1;
   MPI_Allreduce(MPI_IN_PLACE, &one, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

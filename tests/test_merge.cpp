@@ -11,6 +11,7 @@
 
 namespace {
 
+using wf::TileImpl;
 using wf::kernels::merge_weights;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -118,7 +119,7 @@ TEST(Merge, PartialResultsMergeToWhole) {
   }
   Kokkos::deep_copy(lse_a, ha);
   Kokkos::deep_copy(lse_b, hb);
-  merge_partial<wf::ExecSpace, double, wf::MemSpace>(o_a, lse_a, o_b, lse_b);
+  merge_partial<wf::ExecSpace, double, wf::MemSpace>(wf::ExecSpace(), o_a, lse_a, o_b, lse_b);
   EXPECT_LE(wf::testing::relative_error(wf::testing::to_vector(o_a), ref.o), 1e-14);
   EXPECT_LE(wf::testing::max_scaled_error(wf::testing::to_vector(lse_a), ref.lse), 1e-14);
 }

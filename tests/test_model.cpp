@@ -19,13 +19,14 @@ using wf::index_t;
 using wf::model::ModelShape;
 using wf::model::Parameters;
 using wf::model::Transformer;
-using wf::nbody::ScheduleKind;
+using ScheduleKind = wf::Schedule;
+using wf::RotateSide;
 
 using wf::testing::world_size;
 
 ModelShape tiny_shape() { return wf::testing::tiny_model_shape(); }
 
-wf::model::AttentionPlan plan_for(const ModelShape& s, ScheduleKind kind, wf::nbody::RotateSide side) {
+wf::model::AttentionPlan plan_for(const ModelShape& s, ScheduleKind kind, RotateSide side) {
   wf::model::AttentionPlan plan;
   plan.options.heads = s.heads;
   plan.options.kv_heads = s.kv_heads;
@@ -33,7 +34,7 @@ wf::model::AttentionPlan plan_for(const ModelShape& s, ScheduleKind kind, wf::nb
   plan.options.scale = 1.0 / std::sqrt(double(s.head_dim));
   plan.options.mask = wf::kernels::MaskKind::causal;
   plan.options.q_tile = plan.options.kv_tile = 4;
-  plan.kind = kind;
+  plan.schedule = kind;
   plan.rotate = side;
   return plan;
 }
@@ -51,13 +52,13 @@ struct Result {
   std::vector<double> grads;
 };
 
-Result run_model(MPI_Comm comm, const ModelShape& shape, ScheduleKind kind, wf::nbody::RotateSide side, int team_size,
+Result run_model(MPI_Comm comm, const ModelShape& shape, ScheduleKind kind, RotateSide side, int team_size,
                  const std::vector<index_t>& global_tokens, Parameters<double>& params, bool backward) {
   int p = 1;
   MPI_Comm_size(comm, &p);
   const index_t n_total = static_cast<index_t>(global_tokens.size());
   auto world = wf::comm::make_mpi_communicator(comm, {});
-  const wf::comm::ProcessGrid grid(p, team_size, wf::comm::Arrangement::team_major);
+  const wf::comm::ProcessGrid grid(p, team_size, wf::Arrangement::team_major);
   const wf::nbody::Sharding sharding(n_total, p, true);
   wf::nbody::ScheduleContext ctx(*world, grid, sharding);
   Transformer<double> model(shape, plan_for(shape, kind, side), ctx);
@@ -67,9 +68,9 @@ Result run_model(MPI_Comm comm, const ModelShape& shape, ScheduleKind kind, wf::
     targets.push_back(pos + 1 < n_total ? global_tokens[static_cast<std::size_t>(pos + 1)] : -1);
   }
   params.zero_grads();
-  const auto parts = model.run(params, tokens, targets, backward, n_total - 1);
+  const auto pass = model.run(params, tokens, targets, backward, n_total - 1);
   Result r;
-  double loss_sum = parts.loss_sum;
+  double loss_sum = pass.loss.loss_sum;
   MPI_Allreduce(MPI_IN_PLACE, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, comm);
   r.loss = loss_sum / double(n_total - 1);
   if (backward) {
@@ -91,7 +92,7 @@ TEST(Model, GradientsMatchFiniteDifferences) {
     for (std::size_t i = 0; i < h.span(); ++i) h(i) += noise[i];
     Kokkos::deep_copy(params.values, h);
   }
-  const auto analytic = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+  const auto analytic = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens,
                                   params, true);
   auto values = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params.values);
   std::mt19937_64 gen(17);
@@ -102,11 +103,11 @@ TEST(Model, GradientsMatchFiniteDifferences) {
       const double saved = values(k);
       values(k) = saved + h;
       Kokkos::deep_copy(params.values, values);
-      const double plus = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+      const double plus = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens,
                                     params, false).loss;
       values(k) = saved - h;
       Kokkos::deep_copy(params.values, values);
-      const double minus = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+      const double minus = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens,
                                      params, false).loss;
       values(k) = saved;
       Kokkos::deep_copy(params.values, values);
@@ -122,18 +123,18 @@ TEST(Model, DistributedEqualsSingleProcess) {
   const auto tokens = random_tokens(16 * p, shape.vocab, 7);
   Parameters<double> params(shape);
   params.initialize(11);
-  const auto single = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+  const auto single = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens,
                                 params, true);
   struct Case {
     ScheduleKind kind;
     int team_size;
-    wf::nbody::RotateSide side;
+    RotateSide side;
   };
-  std::vector<Case> cases = {{ScheduleKind::ring, 1, wf::nbody::RotateSide::query},
-                             {ScheduleKind::ring, 1, wf::nbody::RotateSide::key}};
-  if (p % 4 == 0) cases.push_back({ScheduleKind::wallfacer, 2, wf::nbody::RotateSide::query});
+  std::vector<Case> cases = {{ScheduleKind::ring, 1, RotateSide::query},
+                             {ScheduleKind::ring, 1, RotateSide::key}};
+  if (p % 4 == 0) cases.push_back({ScheduleKind::wallfacer, 2, RotateSide::query});
   for (const auto& c : cases) {
-    SCOPED_TRACE(std::string(wf::nbody::schedule_name(c.kind)) + " c=" + std::to_string(c.team_size));
+    SCOPED_TRACE(std::string(wf::name_of(c.kind)) + " c=" + std::to_string(c.team_size));
     const auto dist = run_model(MPI_COMM_WORLD, shape, c.kind, c.side, c.team_size, tokens, params, true);
     EXPECT_NEAR(dist.loss, single.loss, 1e-12 * std::abs(single.loss));
     for (const auto& info : params.infos()) {
@@ -155,9 +156,9 @@ TEST(Model, UlyssesEqualsSingleProcess) {
   const auto tokens = random_tokens(16 * p, shape.vocab, 19);
   Parameters<double> params(shape);
   params.initialize(23);
-  const auto single = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, wf::nbody::RotateSide::query, 1, tokens,
+  const auto single = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens,
                                 params, true);
-  const auto dist = run_model(MPI_COMM_WORLD, shape, ScheduleKind::ulysses, wf::nbody::RotateSide::query, 1, tokens,
+  const auto dist = run_model(MPI_COMM_WORLD, shape, ScheduleKind::ulysses, RotateSide::query, 1, tokens,
                               params, true);
   EXPECT_NEAR(dist.loss, single.loss, 1e-12 * std::abs(single.loss));
   for (const auto& info : params.infos()) {

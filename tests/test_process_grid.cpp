@@ -10,7 +10,7 @@
 
 namespace {
 
-using wf::comm::Arrangement;
+using wf::Arrangement;
 using wf::comm::ProcessGrid;
 
 struct GridCase {

@@ -1,4 +1,4 @@
-// Results file (io/results.hpp) and trace recorder (perf/trace.hpp): exact round trips of every
+// Results file (io/results.hpp) and trace recorder (core/trace.hpp): exact round trips of every
 // section with a different number of events per rank (one rank with none), min/avg/max of the
 // timers, atomic writes, errors on every rank. Runs on 1, 2 and 4 ranks. With WF_RESULTS_DEMO
 // set, also writes a demo results file there (for the plot_tools test).
@@ -21,12 +21,12 @@
 #include "io/hdf5.hpp"
 #include "io/results.hpp"
 #include "mpi_test_util.hpp"
-#include "perf/trace.hpp"
+#include "core/trace.hpp"
 #include "wf_config.hpp"
 
 using wf::io::RunResults;
-using wf::perf::Phase;
-using wf::perf::TraceEvent;
+using wf::Phase;
+using wf::TraceEvent;
 
 namespace {
 
@@ -100,18 +100,18 @@ void expect_same_event(const TraceEvent& a, const TraceEvent& b) {
 
 TEST(Trace, PhaseNamesAreDistinctAndKnown) {
   std::set<std::string> names;
-  for (std::size_t p = 0; p < phase_count; ++p) names.insert(wf::perf::phase_name(static_cast<Phase>(p)));
+  for (std::size_t p = 0; p < phase_count; ++p) names.insert(wf::phase_name(static_cast<Phase>(p)));
   EXPECT_EQ(names.size(), phase_count);
-  EXPECT_STREQ(wf::perf::phase_name(Phase::embedding), "embedding");
-  EXPECT_STREQ(wf::perf::phase_name(Phase::attention_compute), "attention_compute");
-  EXPECT_STREQ(wf::perf::phase_name(Phase::p2p_wait), "p2p_wait");
-  EXPECT_STREQ(wf::perf::phase_name(Phase::collective), "collective");
-  EXPECT_STREQ(wf::perf::phase_name(Phase::other), "other");
+  EXPECT_STREQ(wf::phase_name(Phase::embedding), "embedding");
+  EXPECT_STREQ(wf::phase_name(Phase::interaction), "interaction");
+  EXPECT_STREQ(wf::phase_name(Phase::p2p_wait), "p2p_wait");
+  EXPECT_STREQ(wf::phase_name(Phase::collective), "collective");
+  EXPECT_STREQ(wf::phase_name(Phase::other), "other");
   EXPECT_EQ(wf::io::phase_names_text().substr(0, 21), "embedding\nlayer_norm\n");
 }
 
 TEST(Trace, RecorderKeepsTotalsAndEvents) {
-  wf::perf::TraceRecorder recorder(7, true);
+  wf::TraceRecorder recorder(7, true);
   recorder.set_step(2);
   recorder.record(Phase::projection, 1.0, 1.5);
   recorder.set_layer(4);
@@ -144,7 +144,7 @@ TEST(Trace, RecorderKeepsTotalsAndEvents) {
 }
 
 TEST(Trace, RecorderWithoutEventsKeepsTotalsOnly) {
-  wf::perf::TraceRecorder recorder(0, false);
+  wf::TraceRecorder recorder(0, false);
   recorder.record(Phase::optimizer, 0.5, 0.75);
   recorder.record(Phase::optimizer, 1.0, 1.5);
   EXPECT_EQ(recorder.totals()[static_cast<std::size_t>(Phase::optimizer)], 0.75);
@@ -152,7 +152,7 @@ TEST(Trace, RecorderWithoutEventsKeepsTotalsOnly) {
 }
 
 TEST(Trace, ClockStartsAtTheOriginAndIncreases) {
-  wf::perf::TraceRecorder recorder(0, true);
+  wf::TraceRecorder recorder(0, true);
   const double first = recorder.now();
   EXPECT_GE(first, 0.0);
   EXPECT_LT(first, 1.0);
@@ -386,7 +386,7 @@ RunResults demo_results(int r, int size) {
       t += ms(1.2);
       for (int k = 0; k < ring; ++k) {
         const double compute = ms(0.8 + 0.1 * ((r + k) % 3)), wait = ms(0.05 + 0.1 * ((r * 7 + k * 3) % 4));
-        add(Phase::attention_compute, t, t + compute, k);
+        add(Phase::interaction, t, t + compute, k);
         t += compute;
         add(Phase::p2p_wait, t, t + wait, k, (r + 1) % size, 1u << 18);
         t += wait;

@@ -9,13 +9,14 @@
 
 #include "mpi_test_util.hpp"
 #include "perf/traffic_model.hpp"
+#include "problems/parallel_setup.hpp"
 #include "schedule_runner.hpp"
 
 namespace {
 
-using wf::comm::Arrangement;
-using wf::nbody::RotateSide;
-using wf::nbody::ScheduleKind;
+using wf::Arrangement;
+using wf::RotateSide;
+using ScheduleKind = wf::Schedule;
 using wf::testing::ScheduleCase;
 using wf::testing::world_size;
 
@@ -58,9 +59,8 @@ std::vector<ScheduleCase> all_cases() {
 
 std::string describe(const ScheduleCase& c) {
   std::ostringstream os;
-  os << wf::nbody::schedule_name(c.kind) << " c=" << c.team_size << " causal=" << c.causal << " heads=" << c.heads
-     << " kv_heads=" << c.kv_heads << " rotate=" << wf::nbody::rotate_side_name(c.rotate) << " "
-     << wf::comm::arrangement_name(c.arrangement);
+  os << wf::name_of(c.kind) << " c=" << c.team_size << " causal=" << c.causal << " heads=" << c.heads
+     << " kv_heads=" << c.kv_heads << " rotate=" << wf::name_of(c.rotate) << " " << wf::name_of(c.arrangement);
   return os.str();
 }
 
@@ -172,11 +172,16 @@ TEST(Schedules, ResultsDoNotDependOnArrangement) {
 TEST(Schedules, InvalidGridsFailOnEveryRank) {
   const int p = world_size();
   EXPECT_THROW(wf::comm::ProcessGrid(p, 3, Arrangement::team_major), wf::Error);  // 9 does not divide P
-  EXPECT_THROW(wf::nbody::check_schedule(ScheduleKind::ring, p, 2, 8, 8), wf::Error);  // ring means c = 1
+  wf::config::RunConfig cfg;
+  cfg.parallel.team_size = 2;
+  EXPECT_EQ(wf::problems::choose_schedule(cfg, ScheduleKind::ring, p).grid.team_size(), 1);  // ring means c = 1
   EXPECT_THROW(wf::nbody::Sharding(2 * p + 1, p, true), wf::Error);  // zigzag needs 2P | N
+  EXPECT_THROW(wf::problems::make_sharding(2 * p + 1, p, true, "attention.seq_len"), wf::Error);
   if (p > 1) {
-    EXPECT_THROW(wf::nbody::Sharding(p + 1, p, false), wf::Error);                         // P | N
-    EXPECT_THROW(wf::nbody::check_schedule(ScheduleKind::ulysses, p, 1, 8 * p, p + 1), wf::Error);  // P | kv_heads
+    EXPECT_THROW(wf::nbody::Sharding(p + 1, p, false), wf::Error);  // P | N
+    cfg.attention.heads = 8 * p;
+    cfg.attention.kv_heads = p + 1;
+    EXPECT_THROW(wf::problems::choose_schedule(cfg, ScheduleKind::ulysses, p), wf::Error);  // P | kv_heads
   }
 }
 

@@ -57,7 +57,8 @@ TEST(Train, RestartFromCheckpointIsBitwiseIdentical) {
             "train.restart_from=\"" + wf::model::checkpoint_path(dir + "/a", 3) + "\""}),
       MPI_COMM_WORLD));
   const auto cfg = tiny({});
-  const auto setup = wf::problems::make_train_setup(cfg, MPI_COMM_WORLD);
+  const auto parallel = wf::problems::make_parallel_setup(cfg, MPI_COMM_WORLD);
+  const auto setup = wf::problems::make_train_setup(cfg, parallel);
   wf::model::Parameters<float> a(setup.shape), b(setup.shape);
   const auto state_a = wf::model::read_checkpoint(a, wf::model::checkpoint_path(dir + "/a", 6), MPI_COMM_WORLD);
   const auto state_b = wf::model::read_checkpoint(b, wf::model::checkpoint_path(dir + "/b", 6), MPI_COMM_WORLD);

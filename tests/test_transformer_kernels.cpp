@@ -128,7 +128,7 @@ constexpr double kFiniteDifference = 5e-9;
 
 template <class T>
 std::string precision() {
-  return wf::precision_name(wf::precision_of<T>());
+  return wf::precision_name<T>();
 }
 
 template <class T>

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "io/hdf5_detail.hpp"
+#include "core/region.hpp"
 
 namespace fs = std::filesystem;
 
@@ -205,6 +206,7 @@ OutputFile::OutputFile(FileHandle file, std::string path, MPI_Comm comm)
     : file_(std::move(file)), path_(std::move(path)), comm_(comm) {}
 
 OutputFile OutputFile::create(const std::string& path, MPI_Comm comm) {
+  const ProfilingRegion region("IO::create_file");
   quiet_hdf5();
   const std::string temporary = path + ".tmp", what = "cannot create HDF5 file '" + temporary + "'";
   collectively(comm, [&] {
@@ -259,6 +261,7 @@ void OutputFile::abandon() noexcept {
 }
 
 void OutputFile::commit() {
+  const ProfilingRegion region("IO::commit_file");
   require(comm_ != MPI_COMM_NULL && !committed_,
           "HDF5 file '" + path_ + "': commit() on a committed or moved-from file");
   const std::string temporary = temporary_path();
@@ -277,6 +280,7 @@ InputFile::InputFile(FileHandle file, std::string path, MPI_Comm comm)
     : file_(std::move(file)), path_(std::move(path)), comm_(comm) {}
 
 InputFile InputFile::open(const std::string& path, MPI_Comm comm) {
+  const ProfilingRegion region("IO::open_file");
   quiet_hdf5();
   const std::string what = "cannot open HDF5 file '" + path + "'";
   collectively(comm, [&] {  // rank 0 looks first, so that every rank gets the same plain reason

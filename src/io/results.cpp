@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "wf_config.hpp"
+#include "core/region.hpp"
 
 namespace wf::io {
 
@@ -253,6 +254,7 @@ std::string phase_names_text() {
 }
 
 void write_results(const std::string& path, const RunResults& local, MPI_Comm comm) {
+  const ProfilingRegion region("IO::write_results");
   const std::vector<SummaryValue> summary = broadcast_summary(comm, local.summary);
   check_summary_names(path, summary);  // rank 0's names on every rank: fails everywhere or nowhere
   const std::uint64_t step_count = broadcast(comm, static_cast<std::uint64_t>(local.steps.size()));
@@ -282,6 +284,7 @@ void write_results(const std::string& path, const RunResults& local, MPI_Comm co
 }
 
 RunResults read_results(const std::string& path, MPI_Comm comm) {
+  const ProfilingRegion region("IO::read_results");
   InputFile file = InputFile::open(path, comm);
   RunResults results;
   results.software = read_attribute<std::string>(file, "/", "software");

@@ -8,6 +8,7 @@
 #include "comm/collective_errors.hpp"
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
+#include "core/region.hpp"
 
 namespace wf::model {
 
@@ -114,6 +115,7 @@ std::string number_text(double value) {
 
 template <class T>
 void load_weights(Parameters<T>& params, const std::string& path, MPI_Comm comm) {
+  const ProfilingRegion region("IO::load_weights");
   auto file = io::InputFile::open(path, comm);
   auto host = Kokkos::create_mirror(params.values);  // a copy even on the host: values change only at the end
   read_group<T>(file, params.infos(), "/params", host);
@@ -144,6 +146,7 @@ void write_weights(const Parameters<T>& params, const std::string& path, MPI_Com
 
 template <class T>
 void write_grads_and_loss(const Parameters<T>& params, double loss, const std::string& path, MPI_Comm comm) {
+  const ProfilingRegion region("IO::write_grads_and_loss");
   write_atomically(path, comm, [&](io::OutputFile& file) {
     write_group<T>(file, params.infos(), "/params", params.values);
     write_group<T>(file, params.infos(), "/grads", params.grads);
@@ -156,6 +159,7 @@ void write_grads_and_loss(const Parameters<T>& params, double loss, const std::s
 template <class T>
 void write_checkpoint(const Parameters<T>& params, const TrainingState& state, const std::string& deck_text,
                       const std::string& path, MPI_Comm comm) {
+  const ProfilingRegion region("IO::write_checkpoint");
   write_atomically(path, comm, [&](io::OutputFile& file) {
     write_group<T>(file, params.infos(), "/params", params.values);
     write_group<T>(file, params.infos(), "/adam/m", params.adam_m);
@@ -173,6 +177,7 @@ void write_checkpoint(const Parameters<T>& params, const TrainingState& state, c
 
 template <class T>
 TrainingState read_checkpoint(Parameters<T>& params, const std::string& path, MPI_Comm comm) {
+  const ProfilingRegion region("IO::read_checkpoint");
   auto file = io::InputFile::open(path, comm);
   const std::string type = io::read_attribute<std::string>(file, "/", "scalar_type");
   require_all(comm, type == scalar_name<T>(),

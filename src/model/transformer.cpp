@@ -84,6 +84,7 @@ void Transformer<T>::attention_inputs(Parameters<T>& p, int l, LayerCache& c) {
 
 template <class T>
 nbody::ScheduleTimes Transformer<T>::forward_layer(Parameters<T>& p, int l, Matrix<T>& x, LayerCache& c) {
+  const ProfilingRegion region("Model::forward_layer");
   const int d = shape_.d_model, heads = shape_.heads, hd = shape_.head_dim;
   set_layer(l);
   phase(Phase::layer_norm, [&] {
@@ -140,6 +141,7 @@ void Transformer<T>::attention_input_grads(Parameters<T>& p, int l, LayerCache& 
 
 template <class T>
 nbody::ScheduleTimes Transformer<T>::backward_layer(Parameters<T>& p, int l, Matrix<T>& dx, LayerCache& c) {
+  const ProfilingRegion region("Model::backward_layer");
   const int d = shape_.d_model, heads = shape_.heads, hd = shape_.head_dim;
   set_layer(l);
   // MLP branch: x_out = x_mid + w2 gelu(w1 ln2(x_mid) + b1) + b2.

@@ -5,6 +5,7 @@
 
 #include "io/hdf5.hpp"
 #include "wf_config.hpp"
+#include "core/region.hpp"
 
 namespace wf::problems {
 namespace {
@@ -60,6 +61,7 @@ std::string utc_now() {
 template <class T>
 AttentionInputs<T> load_attention_inputs(const config::RunConfig& cfg, const nbody::Sharding& sharding, int shard,
                                          MPI_Comm comm) {
+  const ProfilingRegion region("IO::load_attention_inputs");
   const auto& a = cfg.attention;
   const int heads = a.heads, kv_heads = cfg.kv_heads(), d = a.head_dim;
   const index_t n = sharding.shard_tokens(), total = sharding.tokens();
@@ -106,6 +108,7 @@ AttentionInputs<T> load_whole_attention_inputs(const config::RunConfig& cfg, MPI
 template <class T>
 void write_attention_outputs(const config::RunConfig& cfg, const nbody::Sharding& sharding, int shard,
                              const AttentionOutputs<T>& out, MPI_Comm comm) {
+  const ProfilingRegion region("IO::write_attention_outputs");
   const auto& a = cfg.attention;
   const std::uint64_t total = static_cast<std::uint64_t>(sharding.tokens());
   const std::uint64_t heads = a.heads, kv_heads = cfg.kv_heads(), d = a.head_dim;
