@@ -1,5 +1,5 @@
 // RunConfig's deck keys: the one registry that parsing, overrides, checks, to_toml() and the
-// --help table are driven by. Adding a key is one line in deck_keys() (and a field in
+// --help table are driven by. Adding a key is one line in its section's list below (and a field in
 // run_config.hpp, and a row in docs/decks.md).
 #include <algorithm>
 #include <cmath>
@@ -179,20 +179,27 @@ DeckKey optional_enum_key(const char* name, Section RunConfig::*section, std::op
 
 }  // namespace
 
-const std::vector<DeckKey>& deck_keys() {
+namespace {
+
+/// The keys of [run], in deck order.
+std::vector<DeckKey> run_keys() {
   using R = RunConfig;
-  using A = AttentionSection;
-  using G = GravitySection;
-  using B = BenchSection;
-  using P = ParallelSection;
-  using M = ModelSection;
-  using TR = TrainSection;
   // clang-format off
-  static const std::vector<DeckKey> keys = {
+  return {
     enum_key("run.problem", &R::run, &RunSection::problem, "what to run: one-process kernels, distributed attention, n-body gravity, or the training benchmark"),
     enum_key("run.precision", &R::run, &RunSection::precision, "scalar type of the timed kernels"),
     integer_key("run.seed", &R::run, &RunSection::seed, 0, no_upper_bound, "seed of every random input"),
     bool_key("run.verify", &R::run, &RunSection::verify, "also check the results against a double-precision reference"),
+  };
+  // clang-format on
+}
+
+/// The keys of [attention], in deck order.
+std::vector<DeckKey> attention_keys() {
+  using R = RunConfig;
+  using A = AttentionSection;
+  // clang-format off
+  return {
     integer_key("attention.seq_len", &R::attention, &A::seq_len, 1, two_pow_40, "N, tokens in the sequence"),
     integer_key("attention.heads", &R::attention, &A::heads, 1, 1024, "query heads"),
     integer_key("attention.kv_heads", &R::attention, &A::kv_heads, 0, 1024, "key/value heads; 0 means heads, otherwise a divisor of heads"),
@@ -204,10 +211,30 @@ const std::vector<DeckKey>& deck_keys() {
     integer_key("attention.kv_tile", &R::attention, &A::kv_tile, 1, 65536, "key rows per tile (both tile paths)"),
     string_key("attention.input", &R::attention, &A::input, {}, "HDF5 file with /input/{q,k,v,do} (attention problem); empty: seeded random inputs"),
     string_key("attention.output", &R::attention, &A::output, {}, "HDF5 file for /output/{o,lse} and /grad/{dq,dk,dv} (attention problem); empty: none"),
+  };
+  // clang-format on
+}
+
+/// The keys of [gravity], in deck order.
+std::vector<DeckKey> gravity_keys() {
+  using R = RunConfig;
+  using G = GravitySection;
+  // clang-format off
+  return {
     integer_key("gravity.bodies", &R::gravity, &G::bodies, 1, two_pow_40, "number of bodies"),
     float_key("gravity.softening", &R::gravity, &G::softening, 0.0, true, "Plummer softening length"),
     float_key("gravity.gravitational_constant", &R::gravity, &G::gravitational_constant, 0.0, true, "G"),
     integer_key("gravity.tile", &R::gravity, &G::tile, 1, 65536, "source bodies per tile"),
+  };
+  // clang-format on
+}
+
+/// The keys of [parallel], in deck order.
+std::vector<DeckKey> parallel_keys() {
+  using R = RunConfig;
+  using P = ParallelSection;
+  // clang-format off
+  return {
     enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, or Ulysses all-to-all"),
     integer_key("parallel.team_size", &R::parallel, &P::team_size, 1, 4096, "c, the replication factor (1 = ring); c^2 must divide the process count"),
     enum_key("parallel.arrangement", &R::parallel, &P::arrangement, "teams on consecutive ranks, or sub-rings on consecutive ranks"),
@@ -215,6 +242,16 @@ const std::vector<DeckKey>& deck_keys() {
     enum_key("parallel.backend", &R::parallel, &P::backend, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
     integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
     float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 0.0, true, "the longest any wait may take before the run stops with an error"),
+  };
+  // clang-format on
+}
+
+/// The keys of [model], in deck order.
+std::vector<DeckKey> model_keys() {
+  using R = RunConfig;
+  using M = ModelSection;
+  // clang-format off
+  return {
     integer_key("model.vocab", &R::model, &M::vocab, 2, 1 << 24, "vocabulary size"),
     integer_key("model.d_model", &R::model, &M::d_model, 1, 1 << 16, "hidden size"),
     integer_key("model.layers", &R::model, &M::layers, 1, 1024, "transformer layers"),
@@ -225,6 +262,16 @@ const std::vector<DeckKey>& deck_keys() {
     string_key("model.weights_in", &R::model, &M::weights_in, {}, "HDF5 file with /params/<PyTorch names> to start from; empty: seeded init"),
     bool_key("model.tokens_from_weights", &R::model, &M::tokens_from_weights, "also read the tokens /data/tokens [N] from model.weights_in"),
     string_key("model.grads_out", &R::model, &M::grads_out, {}, "HDF5 file for /params, /grads and /loss after the first step; empty: none"),
+  };
+  // clang-format on
+}
+
+/// The keys of [train], in deck order.
+std::vector<DeckKey> train_keys() {
+  using R = RunConfig;
+  using TR = TrainSection;
+  // clang-format off
+  return {
     integer_key("train.steps", &R::train, &TR::steps, 1, 1 << 24, "timed training steps (after bench.warmup untimed ones)"),
     float_key("train.learning_rate", &R::train, &TR::learning_rate, 0.0, false, "AdamW learning rate"),
     float_key("train.weight_decay", &R::train, &TR::weight_decay, 0.0, false, "AdamW decoupled weight decay"),
@@ -239,12 +286,35 @@ const std::vector<DeckKey>& deck_keys() {
     bool_key("train.trace", &R::train, &TR::trace, "keep every phase and transfer event of every rank in /trace"),
     float_key("train.peak_gflops", &R::train, &TR::peak_gflops, 0.0, false, "peak GFLOP/s per rank for the fraction-of-peak; 0: the gemm rate measured at start"),
     optional_enum_key("train.compare_schedule", &R::train, &TR::compare_schedule, "also run the same steps with this schedule and print both tables"),
+  };
+  // clang-format on
+}
+
+/// The keys of [bench], in deck order.
+std::vector<DeckKey> bench_keys() {
+  using R = RunConfig;
+  using B = BenchSection;
+  // clang-format off
+  return {
     integer_key("bench.warmup", &R::bench, &B::warmup, 0, 1000, "untimed repetitions"),
     integer_key("bench.repeats", &R::bench, &B::repeats, 1, 1000, "timed repetitions (best and mean are reported)"),
     integer_key("bench.gemm_size", &R::bench, &B::gemm_size, 16, 16384, "m = n = k of the reference gemm rate"),
     bool_key("bench.dense_baseline", &R::bench, &B::dense_baseline, "also time naive dense attention (N x N scores, P stored per head)"),
   };
   // clang-format on
+}
+
+}  // namespace
+
+const std::vector<DeckKey>& deck_keys() {
+  static const std::vector<DeckKey> keys = [] {
+    std::vector<DeckKey> all;
+    for (auto section : {run_keys, attention_keys, gravity_keys, parallel_keys, model_keys, train_keys, bench_keys}) {
+      std::vector<DeckKey> keys_of_section = section();
+      all.insert(all.end(), keys_of_section.begin(), keys_of_section.end());
+    }
+    return all;
+  }();
   return keys;
 }
 

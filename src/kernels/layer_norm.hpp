@@ -81,29 +81,18 @@ void layer_norm_forward(const typename Tensor2<T, MemSpace>::const_type& x,
       });
 }
 
-/// \brief Backward of layer_norm_forward. dx is overwritten; dweight and dbias are accumulated
-/// (+=), so that gradients of several calls (micro-batches) add up.
-///
-/// With xhat = (x - mean) * rstd and g = dy * weight:
-///   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)),
-///   dweight += sum_rows dy * xhat,  dbias += sum_rows dy.
-template <class T, class Exec = ExecSpace>
-void layer_norm_backward(const typename Tensor2<T, MemSpace>::const_type& dy,
-                         const typename Tensor2<T, MemSpace>::const_type& x,
-                         const typename Kokkos::View<T*, MemSpace>::const_type& weight,
-                         const typename Kokkos::View<T*, MemSpace>::const_type& mean,
-                         const typename Kokkos::View<T*, MemSpace>::const_type& rstd,
-                         const Tensor2<T, MemSpace>& dx, const Kokkos::View<T*, MemSpace>& dweight,
-                         const Kokkos::View<T*, MemSpace>& dbias) {
-  layer_norm_detail::check_shapes("layer_norm_backward", x.extent(0), x.extent(1), dy.extent(0), dy.extent(1),
-                                  weight.extent(0), dweight.extent(0), mean.extent(0), rstd.extent(0));
-  require(dx.extent(0) == x.extent(0) && dx.extent(1) == x.extent(1) && dbias.extent(0) == x.extent(1),
-          "layer_norm_backward: dx or dbias extents differ from x");
-  const int rows = static_cast<int>(x.extent(0));
-  const int width = static_cast<int>(x.extent(1));
-  if (rows == 0) return;
+namespace layer_norm_detail {
+
+/// dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)), g = dy * weight: one team per row.
+template <class T, class Exec>
+void input_gradient(const typename Tensor2<T, MemSpace>::const_type& dy, const typename Tensor2<T, MemSpace>::const_type& x,
+                    const typename Kokkos::View<T*, MemSpace>::const_type& weight,
+                    const typename Kokkos::View<T*, MemSpace>::const_type& mean,
+                    const typename Kokkos::View<T*, MemSpace>::const_type& rstd, const Tensor2<T, MemSpace>& dx) {
   using Policy = Kokkos::TeamPolicy<Exec>;
   using Member = typename Policy::member_type;
+  const int rows = static_cast<int>(x.extent(0));
+  const int width = static_cast<int>(x.extent(1));
   const T inv_width = T(1) / static_cast<T>(width);
   Kokkos::parallel_for(
       "Kernels::layer_norm_backward_input", Policy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
@@ -125,13 +114,22 @@ void layer_norm_backward(const typename Tensor2<T, MemSpace>::const_type& dy,
           dx(i, c) = r * (dy(i, c) * weight(c) - mean_g - xhat * mean_g_xhat);
         });
       });
+}
 
-  // Parameter gradients: partial sums over chunks of rows, then the chunks in order.
+/// dweight += sum_rows dy * xhat, dbias += sum_rows dy: partial sums over chunks of rows, then
+/// the chunks in order (a fixed summation order, no atomics).
+template <class T, class Exec>
+void parameter_gradients(const typename Tensor2<T, MemSpace>::const_type& dy,
+                         const typename Tensor2<T, MemSpace>::const_type& x,
+                         const typename Kokkos::View<T*, MemSpace>::const_type& mean,
+                         const typename Kokkos::View<T*, MemSpace>::const_type& rstd,
+                         const Kokkos::View<T*, MemSpace>& dweight, const Kokkos::View<T*, MemSpace>& dbias) {
+  const index_t n_rows = static_cast<index_t>(x.extent(0));
+  const int width = static_cast<int>(x.extent(1));
   const index_t chunk = layer_norm_row_chunk;
-  const index_t chunks = (rows + chunk - 1) / chunk;
+  const index_t chunks = (n_rows + chunk - 1) / chunk;
   Tensor2<T, MemSpace> partial_weight("Kernels::layer_norm_partial_dweight", chunks, width);
   Tensor2<T, MemSpace> partial_bias("Kernels::layer_norm_partial_dbias", chunks, width);
-  const index_t n_rows = rows;
   Kokkos::parallel_for(
       "Kernels::layer_norm_backward_params_partial",
       Kokkos::MDRangePolicy<Exec, Kokkos::Rank<2>>({0, 0}, {chunks, static_cast<index_t>(width)}),
@@ -155,6 +153,31 @@ void layer_norm_backward(const typename Tensor2<T, MemSpace>::const_type& dy,
         dweight(c) += sum_w;
         dbias(c) += sum_b;
       });
+}
+
+}  // namespace layer_norm_detail
+
+/// \brief Backward of layer_norm_forward. dx is overwritten; dweight and dbias are accumulated
+/// (+=), so that gradients of several calls (micro-batches) add up.
+///
+/// With xhat = (x - mean) * rstd and g = dy * weight:
+///   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)),
+///   dweight += sum_rows dy * xhat,  dbias += sum_rows dy.
+template <class T, class Exec = ExecSpace>
+void layer_norm_backward(const typename Tensor2<T, MemSpace>::const_type& dy,
+                         const typename Tensor2<T, MemSpace>::const_type& x,
+                         const typename Kokkos::View<T*, MemSpace>::const_type& weight,
+                         const typename Kokkos::View<T*, MemSpace>::const_type& mean,
+                         const typename Kokkos::View<T*, MemSpace>::const_type& rstd,
+                         const Tensor2<T, MemSpace>& dx, const Kokkos::View<T*, MemSpace>& dweight,
+                         const Kokkos::View<T*, MemSpace>& dbias) {
+  layer_norm_detail::check_shapes("layer_norm_backward", x.extent(0), x.extent(1), dy.extent(0), dy.extent(1),
+                                  weight.extent(0), dweight.extent(0), mean.extent(0), rstd.extent(0));
+  require(dx.extent(0) == x.extent(0) && dx.extent(1) == x.extent(1) && dbias.extent(0) == x.extent(1),
+          "layer_norm_backward: dx or dbias extents differ from x");
+  if (x.extent(0) == 0) return;
+  layer_norm_detail::input_gradient<T, Exec>(dy, x, weight, mean, rstd, dx);
+  layer_norm_detail::parameter_gradients<T, Exec>(dy, x, mean, rstd, dweight, dbias);
 }
 
 }  // namespace wf::kernels

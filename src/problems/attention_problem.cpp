@@ -16,6 +16,7 @@
 #include "perf/traffic_model.hpp"
 #include "problems/attention_data.hpp"
 #include "problems/attention_report.hpp"
+#include "problems/result_comparison.hpp"
 #include "problems/parallel_setup.hpp"
 #include "problems/problem.hpp"
 
@@ -69,17 +70,6 @@ nbody::ShardBlocks<T> device_shard(const nbody::AttentionInteraction<T>& inter, 
   return shard;
 }
 
-/// Rows of `positions` of a [heads][total][width] tensor (tokens of the whole run at their index).
-template <class T>
-std::vector<T> rows_at(const std::vector<T>& full, int heads, index_t total, int width,
-                       const std::vector<index_t>& positions) {
-  std::vector<T> out;
-  for (int h = 0; h < heads; ++h)
-    for (index_t p : positions)
-      for (int c = 0; c < width; ++c) out.push_back(full[static_cast<std::size_t>((h * total + p) * width + c)]);
-  return out;
-}
-
 /// The single-process result (the same schedule code on one process), rows of this shard.
 template <class T>
 AttentionOutputs<T> single_process_outputs(const config::RunConfig& cfg, const std::vector<index_t>& positions,
@@ -93,11 +83,12 @@ AttentionOutputs<T> single_process_outputs(const config::RunConfig& cfg, const s
   const auto run = nbody::schedule_forward(ctx, Schedule::ring, inter, shard);
   nbody::schedule_backward(ctx, Schedule::ring, RotateSide::query, inter, run, shard);
   const auto all = shard_outputs(inter.options(), shard, total);
+  // Tokens of the whole run are at their own index: the rows of `positions`.
   const auto& o = inter.options();
-  return {rows_at(all.o, o.heads, total, o.head_dim, positions), rows_at(all.lse, o.heads, total, 1, positions),
-          rows_at(all.dq, o.heads, total, o.head_dim, positions),
-          rows_at(all.dk, o.kv_heads, total, o.head_dim, positions),
-          rows_at(all.dv, o.kv_heads, total, o.head_dim, positions)};
+  return {rows_of_heads(all.o, o.heads, total, o.head_dim, positions), rows_of_heads(all.lse, o.heads, total, 1, positions),
+          rows_of_heads(all.dq, o.heads, total, o.head_dim, positions),
+          rows_of_heads(all.dk, o.kv_heads, total, o.head_dim, positions),
+          rows_of_heads(all.dv, o.kv_heads, total, o.head_dim, positions)};
 }
 
 /// run.verify recomputes the whole layer on every rank: refuse sizes where that takes forever.

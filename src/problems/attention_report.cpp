@@ -8,6 +8,7 @@
 #include "comm/reductions.hpp"
 #include "core/timer.hpp"
 #include "perf/report.hpp"
+#include "problems/result_comparison.hpp"
 
 namespace wf::problems {
 namespace {
@@ -30,15 +31,6 @@ void add_phase_rows(perf::Table& table, MPI_Comm comm, const char* name, double 
   }
 }
 
-double relative_error(const std::vector<double>& got, const std::vector<double>& ref) {
-  double diff = 0, norm = 0;
-  for (std::size_t i = 0; i < ref.size(); ++i) {
-    const double d = got[i] == ref[i] ? 0.0 : got[i] - ref[i];  // -inf == -inf is exact
-    diff += d * d;
-    norm += std::isfinite(ref[i]) ? ref[i] * ref[i] : 0.0;
-  }
-  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
 
 template <class T>
 std::vector<double> widen(const std::vector<T>& v) {

@@ -7,6 +7,7 @@
 #include "comm/log.hpp"
 #include "core/device_copy.hpp"
 #include "perf/report.hpp"
+#include "problems/result_comparison.hpp"
 
 namespace wf::problems {
 namespace {
@@ -21,26 +22,6 @@ std::vector<double> host_vector(const View& view) {
   return std::vector<double>(host.begin(), host.end());
 }
 
-double relative_error(const std::vector<double>& got, const std::vector<double>& ref) {
-  double diff = 0.0, norm = 0.0;
-  for (std::size_t i = 0; i < ref.size(); ++i) {
-    // -inf == -inf (fully masked rows) is exact.
-    const double d = got[i] == ref[i] ? 0.0 : got[i] - ref[i];
-    diff += d * d;
-    norm += std::isfinite(ref[i]) ? ref[i] * ref[i] : 0.0;
-  }
-  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
-/// Rows `rows` (per head) of a [heads][n][width] tensor.
-std::vector<double> pick_rows(const std::vector<double>& full, int heads, index_t n, int width,
-                              const std::vector<index_t>& rows) {
-  std::vector<double> out;
-  for (int h = 0; h < heads; ++h)
-    for (index_t r : rows)
-      for (int c = 0; c < width; ++c) out.push_back(full[static_cast<std::size_t>((h * n + r) * width + c)]);
-  return out;
-}
 
 }  // namespace
 
@@ -71,8 +52,8 @@ bool verify_kernel_outputs(const kernels::AttentionOptions& opt, const KernelInp
   problem.causal = opt.mask == kernels::MaskKind::causal;
   for (index_t i = 0; i < n; ++i) problem.k_pos.push_back(i);
   problem.q_pos.assign(rows.begin(), rows.end());  // positions are 0..N-1
-  problem.q = pick_rows(host_vector(inputs.q), opt.heads, n, d, rows);
-  problem.d_o = pick_rows(host_vector(inputs.d_o), opt.heads, n, d, rows);
+  problem.q = rows_of_heads(host_vector(inputs.q), opt.heads, n, d, rows);
+  problem.d_o = rows_of_heads(host_vector(inputs.d_o), opt.heads, n, d, rows);
   problem.k = host_vector(inputs.k);
   problem.v = host_vector(inputs.v);
   const auto ref = reference::attention_reference(problem);
@@ -83,9 +64,9 @@ bool verify_kernel_outputs(const kernels::AttentionOptions& opt, const KernelInp
   bool ok = true;
   for (const auto& path : paths) {
     const auto& out = *path.outputs;
-    std::vector<double> errors = {relative_error(pick_rows(out.o, opt.heads, n, d, rows), ref.o),
-                                  relative_error(pick_rows(out.lse, opt.heads, n, 1, rows), ref.lse),
-                                  relative_error(pick_rows(out.dq, opt.heads, n, d, rows), ref.dq)};
+    std::vector<double> errors = {relative_error(rows_of_heads(out.o, opt.heads, n, d, rows), ref.o),
+                                  relative_error(rows_of_heads(out.lse, opt.heads, n, 1, rows), ref.lse),
+                                  relative_error(rows_of_heads(out.dq, opt.heads, n, d, rows), ref.dq)};
     if (full) {
       errors.push_back(relative_error(out.dk, ref.dk));
       errors.push_back(relative_error(out.dv, ref.dv));
