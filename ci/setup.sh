@@ -12,6 +12,7 @@ packages=(
   libhdf5-openmpi-dev hdf5-tools                          # parallel HDF5
   libtomlplusplus-dev                                     # decks
   libgtest-dev                                            # tests
+  clang-tidy                                              # tests: function size check (tools/check_function_size.sh)
   python3-h5py python3-matplotlib                         # tools/plot_*.py (and the plot_tools test)
 )
 missing=()
