@@ -8,6 +8,7 @@
 #include <string>
 
 #include "comm/communicator.hpp"
+#include "comm/deadline.hpp"
 #include "comm/mpi_util.hpp"
 #include "core/types.hpp"
 
@@ -104,7 +105,9 @@ class MpiCommunicator final : public Communicator {
     validate(options);
     const int drop_step = fault_drop_step_from_environment();  // before any collective call
     MPI_Comm comm = MPI_COMM_NULL;
-    check(MPI_Comm_dup(parent, &comm), "make_mpi_communicator: MPI_Comm_dup");
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Comm_idup(parent, &comm, &request), "make_mpi_communicator: MPI_Comm_idup");
+    wait_with_deadline(request, "making a communicator (MPI_Comm_idup)");
     // Errors come back as codes and become wf::Error with a message, not an abort.
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
     std::vector<int> nodes = detect_nodes(comm, options.ranks_per_node);
@@ -125,7 +128,10 @@ class MpiCommunicator final : public Communicator {
 
   std::unique_ptr<Communicator> split(int color, int key) const override {
     MPI_Comm child = MPI_COMM_NULL;
-    check(MPI_Comm_split(comm_, color, key, &child), "Communicator::split: MPI_Comm_split");
+    {
+      const DeadlineGuard guard("splitting a communicator (MPI_Comm_split)");  // no non-blocking split in MPI
+      check(MPI_Comm_split(comm_, color, key, &child), "Communicator::split: MPI_Comm_split");
+    }
     if (child == MPI_COMM_NULL) return nullptr;
     auto created = std::make_unique<MpiCommunicator>(child, node_of_world_rank_, options_, traffic_, path_);
     created->fault_drop_step_ = fault_drop_step_;

@@ -10,6 +10,21 @@ bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
 
+/// The options Kokkos 3.4 to 4.x read (Kokkos::initialize); others would be ignored silently.
+const char* const kokkos_options[] = {
+    "--kokkos-help",          "--kokkos-disable-warnings", "--kokkos-print-configuration", "--kokkos-tune-internals",
+    "--kokkos-threads",       "--kokkos-num-threads",      "--kokkos-numa",                "--kokkos-device",
+    "--kokkos-device-id",     "--kokkos-ndevices",         "--kokkos-num-devices",         "--kokkos-map-device-id-by",
+    "--kokkos-tools-library", "--kokkos-tools-libs",       "--kokkos-tools-args",          "--kokkos-tools-help",
+};
+
+bool is_kokkos_option(const std::string& argument) {
+  const std::string name = argument.substr(0, argument.find('='));
+  for (const char* known : kokkos_options)
+    if (name == known) return true;
+  return false;
+}
+
 }  // namespace
 
 CommandLine parse_command_line(int argc, char** argv) {
@@ -30,12 +45,15 @@ CommandLine parse_command_line(int argc, char** argv) {
       if (value.empty()) throw ConfigError("option '--set' needs a value: --set=section.key=value");
       command_line.overrides.push_back(value);
     } else if (starts_with(argument, "--kokkos-")) {
-      continue;  // Kokkos' own options: Kokkos::initialize reads them
+      if (!is_kokkos_option(argument))
+        throw ConfigError("unknown Kokkos option '" + clip_for_message(argument) +
+                          "' (Kokkos reads --kokkos-num-threads, --kokkos-device-id, --kokkos-tools-libs, "
+                          "--kokkos-help and the others listed in --help)");
     } else if (starts_with(argument, "-")) {
-      throw ConfigError("unknown option '" + argument + "' (see --help)");
+      throw ConfigError("unknown option '" + clip_for_message(argument) + "' (see --help)");
     } else if (!command_line.deck_path.empty()) {
-      throw ConfigError("more than one deck given ('" + command_line.deck_path + "' and '" +
-                        argument + "'); give one deck and change it with --set");
+      throw ConfigError("more than one deck given ('" + clip_for_message(command_line.deck_path) + "' and '" +
+                        clip_for_message(argument) + "'); give one deck and change it with --set");
     } else {
       command_line.deck_path = argument;
     }
@@ -57,7 +75,11 @@ std::string usage_text() {
          "text\n"
          "  -h, --help               print this help and exit\n"
          "  --version                print the version and exit\n"
-         "  --kokkos-*               passed to Kokkos\n"
+         "  --kokkos-*               passed to Kokkos: --kokkos-help, --kokkos-num-threads=N,\n"
+         "                           --kokkos-device-id=N, --kokkos-map-device-id-by=..., "
+         "--kokkos-tools-libs=...,\n"
+         "                           --kokkos-tools-args=..., --kokkos-disable-warnings, ... "
+         "(others are refused)\n"
          "\n"
          "Deck keys:\n" +
          describe_keys();

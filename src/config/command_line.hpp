@@ -17,7 +17,8 @@ struct CommandLine {
 /// \brief Parses `wallfacer DECK.toml [--set section.key=value ...] [-h|--help] [--version]`.
 ///
 /// `--set` takes its value as the next argument or after '=' (`--set=key=value`), and may be
-/// repeated. Kokkos' own `--kokkos-*` arguments are skipped (Kokkos reads them). Throws
+/// repeated. Kokkos' own `--kokkos-*` arguments are skipped (Kokkos reads them); a `--kokkos-*`
+/// option no Kokkos version reads is refused (Kokkos would ignore it silently). Throws
 /// ConfigError for an unknown option, a second deck, or `--set` without a value. Overrides
 /// are checked later, when the deck is loaded.
 CommandLine parse_command_line(int argc, char** argv);

@@ -190,6 +190,7 @@ std::vector<DeckKey> run_keys() {
     enum_key("run.precision", &R::run, &RunSection::precision, "scalar type of the timed kernels"),
     integer_key("run.seed", &R::run, &RunSection::seed, 0, no_upper_bound, "seed of every random input"),
     bool_key("run.verify", &R::run, &RunSection::verify, "also check the results against a double-precision reference"),
+    bool_key("run.allow_non_finite", &R::run, &RunSection::allow_non_finite, "accept NaN and infinity in inputs, weights, checkpoints and losses (experiments only; by default they stop the run)"),
   };
   // clang-format on
 }
@@ -241,7 +242,7 @@ std::vector<DeckKey> parallel_keys() {
     enum_key("parallel.rotate", &R::parallel, &P::rotate, "backward: the query side or the key/value side travels the sub-ring"),
     enum_key("parallel.backend", &R::parallel, &P::backend, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
     integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
-    float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 0.0, true, "the longest any wait may take before the run stops with an error"),
+    float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 1.0, false, "the longest any wait or blocking collective (reductions, HDF5 calls) may take before the job ends naming the stalled rank"),
   };
   // clang-format on
 }
@@ -395,8 +396,8 @@ std::optional<std::string> DeckKey::check(const KeyValue& value) const {
       ok = choices.empty();
       for (const std::string& choice : choices) ok = ok || choice == std::get<std::string>(value);
       if (!ok)
-        return name + " = " + format_value(value) + " is not allowed (expected " + allowed_text() +
-               ")";
+        return name + " = " + clip_for_message(format_value(value)) + " is not allowed (expected " +
+               allowed_text() + ")";
       break;
   }
   if (ok) return std::nullopt;

@@ -17,6 +17,7 @@ struct RunSection {
   Precision precision = Precision::fp32;
   std::uint64_t seed = 20240701;     ///< seed of every random input
   bool verify = false;               ///< also check against a double-precision reference
+  bool allow_non_finite = false;     ///< accept NaN/inf in inputs, weights and losses (experiments)
 };
 
 /// \brief [attention]: one attention layer.
@@ -42,7 +43,7 @@ struct ParallelSection {
   RotateSide rotate = RotateSide::query;  ///< backward: the query side travels, or the key side
   Backend backend = Backend::mpi;
   int ranks_per_node = 0;               ///< 0: detect with MPI_Comm_split_type
-  double deadline_seconds = 120.0;      ///< the longest any wait may take
+  double deadline_seconds = 120.0;      ///< the longest any wait may take (>= 1)
 };
 
 /// \brief [gravity]: softened direct-sum n-body problem.
