@@ -68,6 +68,18 @@ std::vector<std::uint64_t> gather_over_ranks(MPI_Comm comm, std::uint64_t value,
   return values;
 }
 
+int ranks_on_this_node(MPI_Comm comm) {
+  MPI_Comm node = MPI_COMM_NULL;
+  {
+    const DeadlineGuard guard("finding the ranks of this node (MPI_Comm_split_type)");
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  }
+  int size = 1;
+  MPI_Comm_size(node, &size);
+  MPI_Comm_free(&node);
+  return size;
+}
+
 double broadcast_from_root(MPI_Comm comm, double value, const char* operation) {
   return broadcast_scalar(comm, value, MPI_DOUBLE, operation);
 }

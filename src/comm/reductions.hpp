@@ -37,6 +37,9 @@ bool true_on_all_ranks(MPI_Comm comm, bool value, const char* operation = "reduc
 std::vector<std::uint64_t> gather_over_ranks(MPI_Comm comm, std::uint64_t value,
                                              const char* operation = "gathering of counts");
 
+/// \brief Collective: how many ranks of comm share this rank's node (MPI_Comm_split_type).
+int ranks_on_this_node(MPI_Comm comm);
+
 /// \brief Collective: rank 0's `value` on every rank.
 double broadcast_from_root(MPI_Comm comm, double value, const char* operation = "broadcast of a value");
 /// \brief Collective: rank 0's `value` on every rank.

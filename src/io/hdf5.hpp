@@ -222,6 +222,9 @@ void write_attribute(OutputFile& file, const std::string& object_path, const std
   }
 }
 
+/// \brief Collective: true when the group or dataset `object_path` has an attribute `name`.
+bool has_attribute(InputFile& file, const std::string& object_path, const std::string& name);
+
 /// \brief Collective: attribute `name` of `object_path`, for V = double (from any float or
 /// integer), std::int64_t (from any integer), bool (from an h5py-style enum or a 0/1 integer) or
 /// std::string (variable or fixed length); wf::Error naming file, object and attribute otherwise.

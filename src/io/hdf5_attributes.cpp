@@ -183,6 +183,17 @@ V read_attribute(InputFile& file, const std::string& object_path, const std::str
   return value;
 }
 
+bool has_attribute(InputFile& file, const std::string& object_path, const std::string& name) {
+  const Location f = location(file);
+  const comm::DeadlineGuard guard("HDF5 look up attribute '" + name + "' of " + object_path + " in '" + f.name + "'");
+  bool found = false;
+  collectively(f.comm, [&] {
+    const ObjectHandle object = open_object(f, absolute(object_path), " (looking up attribute '" + name + "')");
+    found = check(H5Aexists(object.get(), name.c_str()), attribute_where(f, absolute(object_path), name)) > 0;
+  });
+  return found;
+}
+
 // ---------------------------------------------------------------- instantiations
 
 template double read_attribute<double>(InputFile&, const std::string&, const std::string&);

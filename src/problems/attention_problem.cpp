@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
 #include "core/device_copy.hpp"
 #include "core/region.hpp"
@@ -91,6 +92,21 @@ AttentionOutputs<T> single_process_outputs(const config::RunConfig& cfg, const s
           rows_of_heads(all.dv, o.kv_heads, total, o.head_dim, positions)};
 }
 
+/// Collective: throws on every rank when an output of some rank is NaN or infinite (nothing is
+/// written then).
+template <class T>
+void require_finite_outputs(const AttentionOutputs<T>& out, MPI_Comm comm) {
+  const std::pair<const char*, const std::vector<T>*> tensors[] = {
+      {"O", &out.o}, {"lse", &out.lse}, {"dQ", &out.dq}, {"dK", &out.dk}, {"dV", &out.dv}};
+  std::string bad;
+  for (const auto& [name, values] : tensors)
+    if (bad.empty() && !std::all_of(values->begin(), values->end(), [](T v) { return std::isfinite(v); })) bad = name;
+  comm::collectively(comm, [&] {
+    require(bad.empty(), "the attention outputs hold non-finite values (" + bad +
+                             "): nothing written (run.allow_non_finite = true writes them)");
+  });
+}
+
 /// run.verify recomputes the whole layer on every rank: refuse sizes where that takes forever.
 void check_verify_size(const config::RunConfig& cfg) {
   if (!cfg.run.verify) return;
@@ -171,13 +187,22 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
           "the bytes or messages counted differ from the traffic model (see the table above)");
 
   const auto outputs = shard_outputs(inter.options(), shard, sharding.shard_tokens());
-  if (!cfg.attention.output.empty()) {
-    write_attention_outputs(cfg, sharding, ctx.shard(), outputs, comm);
-    comm::log_root("wrote " + cfg.attention.output);
+  // Verify before writing: a failed verification commits nothing (and reads the inputs while
+  // they are certainly intact).
+  bool verified = true;
+  if (cfg.run.verify) {
+    const auto expected = single_process_outputs<T>(cfg, sharding.positions(ctx.shard(), 1), comm);
+    verified = print_verification(outputs, expected, std::numeric_limits<T>::epsilon(), comm);
   }
-  if (!cfg.run.verify) return true;
-  const auto expected = single_process_outputs<T>(cfg, sharding.positions(ctx.shard(), 1), comm);
-  return print_verification(outputs, expected, std::numeric_limits<T>::epsilon(), comm);
+  if (cfg.attention.output.empty()) return verified;
+  if (!verified) {
+    comm::log_root("verification failed: " + cfg.attention.output + " not written");
+    return false;
+  }
+  if (!cfg.run.allow_non_finite) require_finite_outputs(outputs, comm);
+  write_attention_outputs(cfg, sharding, ctx.shard(), outputs, comm);
+  comm::log_root("wrote " + cfg.attention.output);
+  return true;
 }
 
 template bool run_attention_problem<float>(const config::RunConfig&, MPI_Comm);

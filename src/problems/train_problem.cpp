@@ -5,8 +5,10 @@
 
 #include <Kokkos_Core.hpp>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
+#include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
 #include "comm/reductions.hpp"
 #include "core/region.hpp"
@@ -55,14 +57,38 @@ double step_flops(const TrainingRun& run) {
                                       run.cfg.attention.seq_len);
 }
 
-/// Clipping and AdamW on the summed gradients; returns the gradient norm before clipping.
+/// Clipping and AdamW on the summed gradients, whose norm (before clipping) is `grad_norm`.
 template <class T>
-double optimizer_step(const model::OptimizerSettings& o, model::Parameters<T>& params, std::int64_t step) {
-  const double grad_norm = std::sqrt(kernels::grad_norm_squared<T>(params.grads));
+void optimizer_step(const model::OptimizerSettings& o, model::Parameters<T>& params, std::int64_t step,
+                    double grad_norm) {
   if (o.clip_norm > 0 && grad_norm > o.clip_norm) kernels::scale_in_place<T>(params.grads, o.clip_norm / grad_norm);
   kernels::adamw_step<T>(params.values, params.grads, params.adam_m, params.adam_v, static_cast<int>(step + 1),
                          o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay);
-  return grad_norm;
+}
+
+std::string number_text(double value) {
+  if (std::isnan(value)) return "nan";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", value);
+  return text;
+}
+
+/// Stops the run on every rank, before anything is written with it, when the step's loss or
+/// gradient norm is NaN or infinite: the message names the step and the first rank whose own
+/// part (local loss, local gradients) was not finite. The reduced values, and so the decision,
+/// are the same on every rank.
+void stop_if_non_finite(const TrainingRun& run, std::int64_t step, double local_loss, double local_grad_squared,
+                        double loss, double grad_norm) {
+  if (run.cfg.run.allow_non_finite || (std::isfinite(loss) && std::isfinite(grad_norm))) return;
+  const std::string at = "training stopped at step " + std::to_string(step + 1) + ": ";
+  const std::string after = " (nothing written with it; run.allow_non_finite = true lets training go on)";
+  const bool local_ok = std::isfinite(local_loss) && std::isfinite(local_grad_squared);
+  comm::require_on_all_ranks(run.ctx.world().mpi_comm(), local_ok,
+                             at + (std::isfinite(local_loss) ? "the local gradients hold non-finite values"
+                                                             : "the local loss is " + number_text(local_loss)) + after);
+  throw Error(at + "the loss is " + number_text(loss) + " and the gradient norm " + number_text(grad_norm) +
+              " after the all-reduce, though every rank's own part was finite (an overflow: lower "
+              "train.learning_rate?)" + after);
 }
 
 /// One step: forward, backward, gradient all-reduce, optimizer. Returns the loss (every rank).
@@ -85,19 +111,25 @@ double one_step(const TrainingRun& run, model::Transformer<T>& net, model::Param
   times.model = model_watch.stop();
   times.attention = pass.attention;
   double loss = pass.loss.loss_sum;
+  const double local_loss = loss;
+  const double local_grad_squared = run.cfg.run.allow_non_finite ? 0.0 : kernels::grad_norm_squared<T>(params.grads);
   Stopwatch reduce_watch("Train::allreduce");
   world.all_reduce_sum(&loss, 1, {"loss all-reduce", 0});
   loss /= static_cast<double>(n_total - 1);
   world.all_reduce_sum(params.grads.data(), params.total_size(), {"gradient all-reduce", 0});
   times.reduce = reduce_watch.stop();
   run.trace.record(Phase::grad_allreduce, begin + times.model, begin + times.model + times.reduce);
+  Stopwatch norm_watch("Train::optimizer");
+  grad_norm = std::sqrt(kernels::grad_norm_squared<T>(params.grads));
+  times.optimizer = norm_watch.stop();
+  stop_if_non_finite(run, state.step, local_loss, local_grad_squared, loss, grad_norm);
   if (state.step == 0 && run.main_run && !run.cfg.model.grads_out.empty()) {
     model::write_grads_and_loss(params, loss, run.cfg.model.grads_out, world.mpi_comm());
     comm::log_root("wrote " + run.cfg.model.grads_out + " (parameters, gradients and loss of step 1)");
   }
   Stopwatch optimizer_watch("Train::optimizer");
-  grad_norm = optimizer_step(run.setup.optimizer, params, state.step);
-  times.optimizer = optimizer_watch.stop();
+  optimizer_step(run.setup.optimizer, params, state.step, grad_norm);
+  times.optimizer += optimizer_watch.stop();
   times.step = step_watch.stop();
   const double optimizer_begin = begin + times.model + times.reduce;
   run.trace.record(Phase::optimizer, optimizer_begin, optimizer_begin + times.optimizer);
@@ -133,7 +165,8 @@ RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::Tr
     ++state.step;
     ++state.data_sample;
     const bool timed = step >= cfg.bench.warmup;
-    const double seconds = comm::reduce_min_avg_max(run.ctx.world().mpi_comm(), times.step).max;  // slowest rank
+    const double seconds =
+        comm::reduce_min_avg_max(run.ctx.world().mpi_comm(), times.step, "reduction of the step time").max;  // slowest
     out.steps.push_back({step, loss, seconds, static_cast<double>(n_total) / seconds, grad_norm, timed});
     if (timed) add_timed_step(out, times, seconds);
     comm::log_root("  step " + std::to_string(step + 1) + "/" + std::to_string(total_steps) +
@@ -143,7 +176,7 @@ RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::Tr
                    perf::fixed(grad_norm, 4));
     if (run.main_run && cfg.train.checkpoint_every > 0 && state.step % cfg.train.checkpoint_every == 0) {
       const std::string path = model::checkpoint_path(cfg.train.checkpoint_prefix, state.step);
-      model::write_checkpoint(params, state, cfg.deck_text, path, run.ctx.world().mpi_comm());
+      model::write_checkpoint(params, state, cfg.deck_text, path, run.ctx.world().mpi_comm(), cfg.run.allow_non_finite);
       comm::log_root("  wrote checkpoint " + path);
     }
   }

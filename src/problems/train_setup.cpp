@@ -58,12 +58,13 @@ TrainSetup make_train_setup(const config::RunConfig& cfg, const ParallelSetup& p
 }
 
 std::string describe_train_setup(const config::RunConfig& cfg, const TrainSetup& s, const comm::Communicator& world) {
-  const model::Parameters<float> probe(s.shape);  // sizes only
+  const auto layout = model::parameter_layout(s.shape);  // sizes only, nothing allocated
+  const std::size_t parameters = layout.empty() ? 0 : layout.back().offset + layout.back().size;
   return "problem train: GPT with " + std::to_string(s.shape.layers) + " layers, d_model " +
          std::to_string(s.shape.d_model) + ", " + std::to_string(s.shape.heads) + " heads (" +
          std::to_string(s.shape.kv_heads) + " kv) of " + std::to_string(s.shape.head_dim) + ", mlp " +
          std::to_string(s.shape.mlp_dim) + ", vocab " + std::to_string(s.shape.vocab) + ": " +
-         std::to_string(probe.total_size()) + " parameters; sequence " + std::to_string(cfg.attention.seq_len) +
+         std::to_string(parameters) + " parameters; sequence " + std::to_string(cfg.attention.seq_len) +
          " tokens (" + name_of(cfg.model.data) + " data), " + name_of(cfg.run.precision) + ", schedule " +
          name_of(cfg.parallel.schedule) + " (team size " + std::to_string(cfg.parallel.team_size) + ", rotate " +
          name_of(cfg.parallel.rotate) + ") on " + std::to_string(world.size()) + " ranks, " +
@@ -74,13 +75,18 @@ template <class T>
 model::TrainingState initial_state(const config::RunConfig& cfg, model::Parameters<T>& params, MPI_Comm comm,
                                    bool main_run) {
   params.initialize(cfg.run.seed);
-  if (!cfg.model.weights_in.empty()) model::load_weights(params, cfg.model.weights_in, comm);
+  const bool allow = cfg.run.allow_non_finite;
+  if (!cfg.model.weights_in.empty()) model::load_weights(params, cfg.model.weights_in, comm, allow);
   model::TrainingState state{0, cfg.run.seed, 0};
   if (main_run && !cfg.train.restart_from.empty()) {
-    state = model::read_checkpoint(params, cfg.train.restart_from, comm);
+    state = model::read_checkpoint(params, cfg.train.restart_from, comm, allow);
     require(state.seed == cfg.run.seed, "train.restart_from = " + cfg.train.restart_from + " was written with seed " +
                                             std::to_string(state.seed) + ", but run.seed = " +
                                             std::to_string(cfg.run.seed) + " (the data stream would differ)");
+    const std::int64_t last = std::int64_t(cfg.bench.warmup) + cfg.train.steps;
+    require(state.step < last, "train.restart_from = " + cfg.train.restart_from + " is at step " +
+                                   std::to_string(state.step) + ", but this run ends at step " + std::to_string(last) +
+                                   " (bench.warmup + train.steps): nothing left to train; raise train.steps");
     comm::log_root("restarted from " + cfg.train.restart_from + " after step " + std::to_string(state.step));
   }
   return state;
