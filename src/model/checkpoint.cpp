@@ -124,16 +124,16 @@ void read_group(io::InputFile& file, const std::vector<ParameterInfo>& infos, co
                                      "; run.allow_non_finite = true accepts non-finite ones)");
 }
 
-/// Collective: writes `<group>/<name>` for every parameter from the flat buffer `flat`, each with
-/// its checksum.
+/// Collective: writes `<group>/<name>` for every parameter from the flat buffer `flat`; with
+/// `checksums` (checkpoints), each with its checksum attribute.
 template <class T>
 void write_group(io::OutputFile& file, const std::vector<ParameterInfo>& infos, const std::string& group,
-                 const typename Parameters<T>::Flat& flat) {
+                 const typename Parameters<T>::Flat& flat, bool checksums = false) {
   const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), flat);
   for (const auto& info : infos) {
     const std::string name = dataset_name(group, info.name);
     io::write_all<T>(file, name, torch_dims(info), host.data() + info.offset);
-    io::write_attribute(file, name, "checksum", values_checksum(host.data() + info.offset, info.size));
+    if (checksums) io::write_attribute(file, name, "checksum", values_checksum(host.data() + info.offset, info.size));
   }
 }
 
@@ -256,9 +256,9 @@ void write_checkpoint(const Parameters<T>& params, const TrainingState& state, c
     }
   }
   write_atomically(path, comm, [&](io::OutputFile& file) {
-    write_group<T>(file, params.infos(), "/params", params.values);
-    write_group<T>(file, params.infos(), "/adam/m", params.adam_m);
-    write_group<T>(file, params.infos(), "/adam/v", params.adam_v);
+    write_group<T>(file, params.infos(), "/params", params.values, true);
+    write_group<T>(file, params.infos(), "/adam/m", params.adam_m, true);
+    write_group<T>(file, params.infos(), "/adam/v", params.adam_v, true);
     io::write_attribute(file, "/", "step", state.step);
     // int64 attribute; a seed >= 2^63 is stored as its two's complement (same 64 bits).
     io::write_attribute(file, "/", "seed", static_cast<std::int64_t>(state.seed));

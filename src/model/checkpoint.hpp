@@ -31,8 +31,8 @@ struct TrainingState {
 /// \brief Collective: reads dataset `/params/<name>` of the HDF5 file `path` into `params.values`
 /// for every parameter. Each must exist, have exactly the torch shape and be float32 or float64
 /// (converted to T); other datasets in the file are ignored. Gradients and moments are untouched.
-/// A dataset with a "checksum" attribute (files this program wrote) must match it; every value
-/// must be finite unless `allow_non_finite`.
+/// A dataset with a "checksum" attribute (a checkpoint read as weights) must match it; every
+/// value must be finite unless `allow_non_finite`.
 template <class T>
 void load_weights(Parameters<T>& params, const std::string& path, MPI_Comm comm, bool allow_non_finite = false);
 
