@@ -49,6 +49,18 @@ void collectively(MPI_Comm comm, Body&& body) {
   require_on_all_ranks(comm, ok, local_message);
 }
 
+/// \brief Collective: runs body() on every rank; if it throws on any rank, rank 0 prints the
+/// chosen failure (as collective_exit_code) and every rank returns a non-zero exit code; else 0.
+template <class Body>
+int exit_code_of(MPI_Comm comm, Body&& body) {
+  try {
+    body();
+  } catch (const std::exception& error) {
+    return collective_exit_code(comm, false, error.what());
+  }
+  return collective_exit_code(comm, true, "");
+}
+
 /// \brief Collective: rank 0's `text` on every rank (any length).
 std::string broadcast(MPI_Comm comm, const std::string& text);
 

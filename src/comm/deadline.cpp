@@ -50,10 +50,8 @@ std::string expired_section() {
   const std::lock_guard<std::mutex> lock(r.mutex);
   for (const DeadlineGuard* guard : r.active) {
     if (!guard->enforced() || seconds_between(guard->start(), now) <= r.deadline) continue;
-    char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%.1f", r.deadline);
     return "rank " + std::to_string(world_rank_now()) + ": " + guard->operation() + " not complete after " +
-           seconds + " s";
+           seconds_text(r.deadline) + " s";
   }
   return "";
 }
@@ -129,11 +127,10 @@ void wait_with_deadline(std::vector<MPI_Request>& requests, const std::string& o
     if (detail::seconds_between(position.start(), Clock::now()) > deadline) break;
     std::this_thread::yield();  // ranks may outnumber cores (oversubscribed tests)
   }
-  char seconds[32];
-  std::snprintf(seconds, sizeof seconds, "%.1f", deadline);
   const std::string during = detail::enclosing_operation();
   end_job_after_timeout("rank " + std::to_string(detail::world_rank_now()) + ": " + operation +
-                        (during.empty() ? "" : " (during " + during + ")") + " not complete after " + seconds + " s");
+                        (during.empty() ? "" : " (during " + during + ")") + " not complete after " +
+                        seconds_text(deadline) + " s");
 }
 
 void wait_with_deadline(MPI_Request& request, const std::string& operation) {

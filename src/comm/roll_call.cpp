@@ -7,12 +7,6 @@
 namespace wf::comm {
 namespace {
 
-std::string seconds_text(double seconds) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f", seconds);
-  return text;
-}
-
 std::vector<int> ranks_where(const std::vector<RollCallReply>& replies, bool responded, char kind = 0) {
   std::vector<int> ranks;
   for (std::size_t r = 0; r < replies.size(); ++r)
@@ -22,6 +16,12 @@ std::vector<int> ranks_where(const std::vector<RollCallReply>& replies, bool res
 }
 
 }  // namespace
+
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", seconds);
+  return text;
+}
 
 std::string RankPosition::encode() const {
   char head[40];

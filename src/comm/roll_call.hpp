@@ -37,6 +37,9 @@ std::string compose_verdict(int me, const std::string& what, double roll_call_se
 /// \brief The rank that prints the verdict: the lowest rank that answered (or `me`).
 int choose_reporter(int me, const std::vector<RollCallReply>& replies);
 
+/// \brief Seconds with one decimal ("4.0"), as every deadline message writes them.
+std::string seconds_text(double seconds);
+
 /// \brief "rank 3", "ranks 1, 3 and 5" (at most 16 named, then how many more).
 std::string rank_list(const std::vector<int>& ranks);
 

@@ -12,20 +12,6 @@
 namespace wf::problems {
 namespace {
 
-/// Runs `step`; its error becomes this rank's failure in the agreement that follows.
-template <class Step>
-int agreed(MPI_Comm comm, Step&& step) {
-  bool ok = true;
-  std::string message;
-  try {
-    step();
-  } catch (const std::exception& error) {
-    ok = false;
-    message = error.what();
-  }
-  return comm::collective_exit_code(comm, ok, message);
-}
-
 /// The first rank whose configuration hash differs from rank 0's, or -1.
 int first_disagreeing_rank(MPI_Comm comm, const config::RunConfig& cfg) {
   const auto hashes = comm::gather_over_ranks(comm, io::checksum_text(cfg.deck_path + "\n" + cfg.deck_text),
@@ -40,18 +26,18 @@ int first_disagreeing_rank(MPI_Comm comm, const config::RunConfig& cfg) {
 int load_shared_config(const std::string& deck_path, const std::vector<std::string>& overrides, MPI_Comm comm,
                        config::RunConfig& cfg) {
   std::string text;
-  int code = agreed(comm, [&] {
+  int code = comm::exit_code_of(comm, [&] {
     require(!deck_path.empty(), "no deck given: wallfacer DECK.toml [--set section.key=value ...]"
                                 " (see --help; inputs/default.toml is the default deck)");
     if (comm::rank_of(comm) == 0) text = config::read_deck_text(deck_path);
   });
   if (code != 0) return code;
   text = comm::broadcast(comm, text);
-  code = agreed(comm, [&] { cfg = config::config_from_toml(text, deck_path, overrides); });
+  code = comm::exit_code_of(comm, [&] { cfg = config::config_from_toml(text, deck_path, overrides); });
   if (code != 0) return code;
   comm::set_deadline_seconds(cfg.parallel.deadline_seconds);
   const int differs = first_disagreeing_rank(comm, cfg);  // the same on every rank
-  return agreed(comm, [&] {
+  return comm::exit_code_of(comm, [&] {
     require(differs < 0, "the ranks resolved different configurations: rank " + std::to_string(differs) +
                              " differs from rank 0 (different --set options or environments per rank?)");
   });
