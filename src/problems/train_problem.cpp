@@ -223,7 +223,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   TraceRecorder trace(world.rank(), cfg.train.trace);
   for (const Schedule schedule : schedules_to_run(cfg)) {
     const bool main_run = summaries.empty();
-    nbody::ScheduleContext ctx(world, choose_schedule(cfg, schedule, world.size()).grid, setup.sharding);
+    nbody::ScheduleContext ctx = make_schedule_context(world, choose_schedule(cfg, schedule, world.size()), setup.sharding);
     TrainSetup run_setup = setup;
     run_setup.plan.schedule = schedule;
     model::Parameters<T> params(setup.shape);
