@@ -58,9 +58,8 @@ Result run_model(MPI_Comm comm, const ModelShape& shape, ScheduleKind kind, Rota
   MPI_Comm_size(comm, &p);
   const index_t n_total = static_cast<index_t>(global_tokens.size());
   auto world = wf::comm::make_mpi_communicator(comm, {});
-  const wf::comm::ProcessGrid grid(p, team_size, wf::Arrangement::team_major);
   const wf::nbody::Sharding sharding(n_total, p, true);
-  wf::nbody::ScheduleContext ctx(*world, grid, sharding);
+  wf::nbody::ScheduleContext ctx = wf::testing::make_context(*world, kind, team_size, sharding);
   Transformer<double> model(shape, plan_for(shape, kind, side), ctx);
   std::vector<index_t> tokens, targets;
   for (index_t pos : sharding.positions(ctx.shard(), 1)) {
@@ -133,6 +132,7 @@ TEST(Model, DistributedEqualsSingleProcess) {
   std::vector<Case> cases = {{ScheduleKind::ring, 1, RotateSide::query},
                              {ScheduleKind::ring, 1, RotateSide::key}};
   if (p % 4 == 0) cases.push_back({ScheduleKind::wallfacer, 2, RotateSide::query});
+  if (p % 2 == 0) cases.push_back({ScheduleKind::ulysses_wallfacer, (p / 2) % 4 == 0 ? 2 : 1, RotateSide::key});
   for (const auto& c : cases) {
     SCOPED_TRACE(std::string(wf::name_of(c.kind)) + " c=" + std::to_string(c.team_size));
     const auto dist = run_model(MPI_COMM_WORLD, shape, c.kind, c.side, c.team_size, tokens, params, true);
@@ -145,13 +145,15 @@ TEST(Model, DistributedEqualsSingleProcess) {
   }
 }
 
-// Ulysses splits the kv heads over the ranks: a multi-head shape with 8 kv heads runs it on 1,
-// 2, 4 and 8 ranks.
-TEST(Model, UlyssesEqualsSingleProcess) {
+// Ulysses splits the heads over the ranks: 8 heads run it on 1, 2, 4 and 8 ranks; with 2 kv
+// heads they are copied to the ranks that read them on 4 and 8 ranks.
+class ModelUlysses : public ::testing::TestWithParam<int> {};
+
+TEST_P(ModelUlysses, EqualsSingleProcess) {
   const int p = world_size();
   ModelShape shape = tiny_shape();
   shape.heads = 8;
-  shape.kv_heads = 8;
+  shape.kv_heads = GetParam();
   shape.head_dim = 2;
   const auto tokens = random_tokens(16 * p, shape.vocab, 19);
   Parameters<double> params(shape);
@@ -167,5 +169,7 @@ TEST(Model, UlyssesEqualsSingleProcess) {
     EXPECT_LE(wf::testing::relative_error(a, b), 1e-11) << info.name;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(KvHeads, ModelUlysses, ::testing::Values(8, 2));
 
 }  // namespace

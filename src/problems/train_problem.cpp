@@ -1,6 +1,7 @@
-// Problem "train": the sequence-parallel GPT training benchmark. Warm-up then timed steps of
-// forward, backward, gradient all-reduce and AdamW; per-step loss, time, tokens/s, gradient
-// norm; a summary with model TFLOP/s and time per phase; HDF5 results, checkpoints, weights.
+// Problem "train": the sequence-parallel training benchmark (GPT or DiT, train_model.hpp).
+// Warm-up then timed steps of forward, backward, gradient all-reduce and AdamW; per-step loss,
+// time, tokens/s, gradient norm; a summary with model TFLOP/s and time per phase; HDF5
+// results, checkpoints, weights.
 #include <sys/resource.h>
 
 #include <Kokkos_Core.hpp>
@@ -12,10 +13,10 @@
 #include "core/region.hpp"
 #include "io/results.hpp"
 #include "kernels/adamw.hpp"
-#include "perf/flops.hpp"
 #include "perf/gemm_rate.hpp"
 #include "perf/report.hpp"
 #include "problems/problem.hpp"
+#include "problems/train_model.hpp"
 #include "problems/train_setup.hpp"
 
 namespace wf::problems {
@@ -49,11 +50,7 @@ struct StepTimes {
   nbody::ScheduleTimes attention;
 };
 
-double step_flops(const TrainingRun& run) {
-  const auto& s = run.setup.shape;
-  return perf::transformer_step_flops(s.vocab, s.d_model, s.layers, s.heads, s.kv_heads, s.head_dim, s.mlp_dim,
-                                      run.cfg.attention.seq_len);
-}
+double step_flops(const TrainingRun& run) { return train_step_flops(run.setup, run.cfg.attention.seq_len); }
 
 /// Clipping and AdamW on the summed gradients; returns the gradient norm before clipping.
 template <class T>
@@ -67,32 +64,28 @@ double optimizer_step(const model::OptimizerSettings& o, model::Parameters<T>& p
 
 /// One step: forward, backward, gradient all-reduce, optimizer. Returns the loss (every rank).
 template <class T>
-double one_step(const TrainingRun& run, model::Transformer<T>& net, model::Parameters<T>& params,
+double one_step(const TrainingRun& run, TrainModel<T>& net, model::Parameters<T>& params,
                 model::TrainingState& state, StepTimes& times, double& grad_norm) {
   const ProfilingRegion region("Train::step");
   comm::Communicator& world = run.ctx.world();
-  const index_t n_total = run.cfg.attention.seq_len;
-  const auto global = run.setup.fixed_tokens.empty() ? model::make_tokens(run.setup.data, state.data_sample)
-                                                      : run.setup.fixed_tokens;
-  const auto tokens = model::shard_tokens(global, run.ctx.sharding(), run.ctx.shard());
-  const auto targets = model::shard_tokens(model::targets(global), run.ctx.sharding(), run.ctx.shard());
   world.barrier({"step start", 0});
   Stopwatch step_watch("Train::step");
   params.zero_grads();
   const double begin = run.trace.now();
   Stopwatch model_watch("Train::model");
-  const model::PassResult pass = net.run(params, tokens, targets, true, n_total - 1);
+  const model::PassResult pass = net.step(params, state.data_sample);
   times.model = model_watch.stop();
   times.attention = pass.attention;
   double loss = pass.loss.loss_sum;
   Stopwatch reduce_watch("Train::allreduce");
   world.all_reduce_sum(&loss, 1, {"loss all-reduce", 0});
-  loss /= static_cast<double>(n_total - 1);
+  loss /= net.loss_count();
   world.all_reduce_sum(params.grads.data(), params.total_size(), {"gradient all-reduce", 0});
   times.reduce = reduce_watch.stop();
   run.trace.record(Phase::grad_allreduce, begin + times.model, begin + times.model + times.reduce);
   if (state.step == 0 && run.main_run && !run.cfg.model.grads_out.empty()) {
-    model::write_grads_and_loss(params, loss, run.cfg.model.grads_out, world.mpi_comm());
+    model::write_grads_and_loss(params, loss, run.cfg.model.grads_out, world.mpi_comm(),
+                                net.sample_data(state.data_sample));
     comm::log_root("wrote " + run.cfg.model.grads_out + " (parameters, gradients and loss of step 1)");
   }
   Stopwatch optimizer_watch("Train::optimizer");
@@ -119,7 +112,7 @@ void add_timed_step(RunOutcome& out, const StepTimes& t, double seconds) {
 template <class T>
 RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::TrainingState& state) {
   const ProfilingRegion region("Train::run");
-  model::Transformer<T> net(run.setup.shape, run.setup.plan, run.ctx, &run.trace);
+  TrainModel<T> net(run.cfg, run.setup, run.ctx, &run.trace);
   const auto& cfg = run.cfg;
   const index_t n_total = cfg.attention.seq_len;
   const int total_steps = cfg.bench.warmup + cfg.train.steps;

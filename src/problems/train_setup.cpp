@@ -10,7 +10,23 @@
 
 namespace wf::problems {
 
+namespace {
+
+void check_dit_deck(const config::RunConfig& cfg) {
+  require(!cfg.attention.causal,
+          "model.kind = \"dit\" attends in both directions: set attention.causal = false");
+  require(cfg.model.d_model % 2 == 0, "model.d_model = " + std::to_string(cfg.model.d_model) +
+                                          " must be even for the DiT's sin-cos position embedding");
+  require(cfg.model.timestep_dim % 2 == 0, "model.timestep_dim = " + std::to_string(cfg.model.timestep_dim) +
+                                               " must be even (cos and sin halves)");
+  require(!cfg.model.tokens_from_weights, "model.tokens_from_weights = true reads GPT tokens; model.kind = \"dit\" "
+                                          "trains on synthetic latents");
+}
+
+}  // namespace
+
 void check_train_deck(const config::RunConfig& cfg) {
+  if (cfg.model.kind == ModelKind::dit) return check_dit_deck(cfg);
   require(cfg.attention.head_dim % 2 == 0, "attention.head_dim = " + std::to_string(cfg.attention.head_dim) +
                                                " must be even for the rotary embedding (run.problem = \"train\")");
   require(cfg.attention.causal, "run.problem = \"train\" trains a decoder: set attention.causal = true");
@@ -20,6 +36,9 @@ namespace {
 
 model::ModelShape model_shape(const config::RunConfig& cfg) {
   model::ModelShape shape;
+  shape.kind = cfg.model.kind;
+  shape.patch_dim = cfg.model.patch_dim;
+  shape.timestep_dim = cfg.model.timestep_dim;
   shape.vocab = cfg.model.vocab;
   shape.d_model = cfg.model.d_model;
   shape.layers = cfg.model.layers;
@@ -44,8 +63,11 @@ TrainSetup make_train_setup(const config::RunConfig& cfg, const ParallelSetup& p
   s.shape = model_shape(cfg);
   s.plan = {parallel.attention, parallel.main.schedule, parallel.rotate};
   s.optimizer = optimizer_settings(cfg);
-  s.sharding = make_sharding(cfg.attention.seq_len, parallel.world->size(), true, "attention.seq_len");
+  const bool gpt = cfg.model.kind == ModelKind::gpt;
+  s.sharding = make_sharding(cfg.attention.seq_len, parallel.world->size(), gpt, "attention.seq_len");
+  s.diffusion = {cfg.attention.seq_len, cfg.model.patch_dim, cfg.run.seed, cfg.model.diffusion_steps};
   s.data = {cfg.model.data, cfg.attention.seq_len, cfg.model.vocab, cfg.run.seed, cfg.model.pairs};
+  if (!gpt) return s;
   model::check_data_options(s.data);
   if (cfg.model.tokens_from_weights) {
     require(!cfg.model.weights_in.empty(), "model.tokens_from_weights = true needs model.weights_in");
@@ -59,12 +81,19 @@ TrainSetup make_train_setup(const config::RunConfig& cfg, const ParallelSetup& p
 
 std::string describe_train_setup(const config::RunConfig& cfg, const TrainSetup& s, const comm::Communicator& world) {
   const model::Parameters<float> probe(s.shape);  // sizes only
-  return "problem train: GPT with " + std::to_string(s.shape.layers) + " layers, d_model " +
-         std::to_string(s.shape.d_model) + ", " + std::to_string(s.shape.heads) + " heads (" +
+  const bool dit = s.shape.kind == ModelKind::dit;
+  const std::string inputs = dit ? "patches of " + std::to_string(s.shape.patch_dim) + ", timestep embedding " +
+                                       std::to_string(s.shape.timestep_dim) + ", bidirectional attention"
+                                 : "vocab " + std::to_string(s.shape.vocab);
+  const std::string data = dit ? "denoising of synthetic latents, " + std::to_string(cfg.model.diffusion_steps) +
+                                     " diffusion steps"
+                               : std::string(name_of(cfg.model.data)) + " data";
+  return "problem train: " + std::string(dit ? "DiT" : "GPT") + " with " + std::to_string(s.shape.layers) +
+         " layers, d_model " + std::to_string(s.shape.d_model) + ", " + std::to_string(s.shape.heads) + " heads (" +
          std::to_string(s.shape.kv_heads) + " kv) of " + std::to_string(s.shape.head_dim) + ", mlp " +
-         std::to_string(s.shape.mlp_dim) + ", vocab " + std::to_string(s.shape.vocab) + ": " +
-         std::to_string(probe.total_size()) + " parameters; sequence " + std::to_string(cfg.attention.seq_len) +
-         " tokens (" + name_of(cfg.model.data) + " data), " + name_of(cfg.run.precision) + ", schedule " +
+         std::to_string(s.shape.mlp_dim) + ", " + inputs + ": " + std::to_string(probe.total_size()) +
+         " parameters; sequence " + std::to_string(cfg.attention.seq_len) + " tokens (" + data + "), " +
+         name_of(cfg.run.precision) + ", schedule " +
          name_of(cfg.parallel.schedule) + " (team size " + std::to_string(cfg.parallel.team_size) + ", rotate " +
          name_of(cfg.parallel.rotate) + ") on " + std::to_string(world.size()) + " ranks, " +
          world.backend_description() + ", Kokkos " + compat::default_execution_space_name();
@@ -99,6 +128,7 @@ std::string performance_line(const config::RunConfig& cfg, const TrainSetup& set
                              int ranks) {
   perf::PerformanceLine line;
   line.add("problem", "train").add("schedule", name_of(s.schedule)).add("team_size", std::to_string(s.team_size));
+  line.add("model", name_of(setup.shape.kind));
   line.add("ranks", std::to_string(ranks)).add("N", std::to_string(cfg.attention.seq_len));
   line.add("layers", std::to_string(setup.shape.layers)).add("d_model", std::to_string(setup.shape.d_model));
   line.add("precision", name_of(cfg.run.precision)).add("step_s", s.step_seconds, 4);
