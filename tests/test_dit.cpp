@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 #include "comm/communicator.hpp"
 #include "model/diffusion_data.hpp"
@@ -41,19 +40,6 @@ ModelShape dit_shape() {
   return s;
 }
 
-wf::model::AttentionPlan bidirectional_plan(const ModelShape& s, ScheduleKind kind, RotateSide side) {
-  wf::model::AttentionPlan plan;
-  plan.options.heads = s.heads;
-  plan.options.kv_heads = s.kv_heads;
-  plan.options.head_dim = s.head_dim;
-  plan.options.scale = 1.0 / std::sqrt(double(s.head_dim));
-  plan.options.mask = wf::kernels::MaskKind::none;
-  plan.options.q_tile = plan.options.kv_tile = 4;
-  plan.schedule = kind;
-  plan.rotate = side;
-  return plan;
-}
-
 struct Result {
   double loss = 0;
   std::vector<double> grads;
@@ -79,7 +65,7 @@ Result run_dit(MPI_Comm comm, const ModelShape& shape, const Case& c, const Diff
   auto world = wf::comm::make_mpi_communicator(comm, {});
   const wf::nbody::Sharding sharding(data.seq_len, p, false);
   wf::nbody::ScheduleContext ctx = wf::testing::make_context(*world, c.kind, c.team_size, sharding);
-  wf::model::DiT<double> model(shape, bidirectional_plan(shape, c.kind, c.side), ctx);
+  wf::model::DiT<double> model(shape, wf::testing::attention_plan(shape, c.kind, c.side, wf::kernels::MaskKind::none), ctx);
   const auto sample = wf::model::diffusion_sample(data, 3);
   const auto rows = wf::model::diffusion_rows(data, sample, sharding.positions(ctx.shard(), 1));
   const std::int64_t total = data.seq_len * shape.patch_dim;
@@ -97,13 +83,10 @@ Result run_dit(MPI_Comm comm, const ModelShape& shape, const Case& c, const Diff
   return r;
 }
 
-/// Seeded parameters with larger weights than the init's 0.02, so that every path carries signal.
+/// Seeded parameters with larger weights than the init's 0.02.
 void randomize(Parameters<double>& params) {
   params.initialize(3);
-  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params.values);
-  const auto noise = wf::testing::random_vector(h.span(), 9, -0.4, 0.4);
-  for (std::size_t i = 0; i < h.span(); ++i) h(i) += noise[i];
-  Kokkos::deep_copy(params.values, h);
+  wf::testing::add_noise(params, 9, 0.4);
 }
 
 TEST(DiT, GradientsMatchFiniteDifferences) {
@@ -115,25 +98,8 @@ TEST(DiT, GradientsMatchFiniteDifferences) {
   Parameters<double> params(shape);
   randomize(params);
   const auto analytic = run_dit(MPI_COMM_SELF, shape, {}, data, params, true);
-  auto values = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params.values);
-  std::mt19937_64 gen(17);
-  const double h = 1e-5;
-  for (const auto& info : params.infos()) {
-    for (int trial = 0; trial < 3; ++trial) {
-      const std::size_t k = info.offset + gen() % info.size;
-      const double saved = values(k);
-      double loss[2];
-      for (int side = 0; side < 2; ++side) {
-        values(k) = saved + (side == 0 ? h : -h);
-        Kokkos::deep_copy(params.values, values);
-        loss[side] = run_dit(MPI_COMM_SELF, shape, {}, data, params, false).loss;
-      }
-      values(k) = saved;
-      Kokkos::deep_copy(params.values, values);
-      const double numeric = (loss[0] - loss[1]) / (2 * h);
-      EXPECT_NEAR(analytic.grads[k], numeric, 1e-8 + 1e-6 * std::abs(numeric)) << info.name << " element " << k - info.offset;
-    }
-  }
+  wf::testing::expect_gradients_match_differences(
+      params, analytic.grads, [&] { return run_dit(MPI_COMM_SELF, shape, {}, data, params, false).loss; }, 1e-8, 1e-6);
 }
 
 TEST(DiT, DistributedEqualsSingleProcessForEverySchedule) {

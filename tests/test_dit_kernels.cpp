@@ -7,7 +7,6 @@
 #include <Kokkos_Core.hpp>
 
 #include <cmath>
-#include <functional>
 #include <vector>
 
 #include "kernels/dit_reference.hpp"
@@ -17,6 +16,7 @@
 #include "kernels/silu.hpp"
 #include "kernels/sinusoidal.hpp"
 #include "kernels/transformer_reference.hpp"
+#include "kernel_test_util.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -30,61 +30,17 @@ using wf::testing::random_vector;
 using wf::testing::relative_error;
 
 template <class T>
-using Vector = Kokkos::View<T*, MemSpace>;
+using Vector = wf::testing::DeviceVector<T>;
 template <class T>
-using Matrix = wf::kernels::Tensor2<T, MemSpace>;
+using Matrix = wf::testing::DeviceMatrix<T>;
 
-template <class T>
-std::vector<double> rounded(std::vector<double> v) {
-  for (auto& x : v) x = static_cast<double>(static_cast<T>(x));
-  return v;
-}
+using wf::testing::matrix_of;
+using wf::testing::rounded;
+using wf::testing::values_of;
+using wf::testing::vector_of;
 
-template <class View>
-View filled(View view, const std::vector<double>& values) {
-  auto host = Kokkos::create_mirror_view(view);
-  for (std::size_t i = 0; i < values.size(); ++i) host.data()[i] = static_cast<typename View::value_type>(values[i]);
-  Kokkos::deep_copy(view, host);
-  return view;
-}
-
-template <class T>
-Vector<T> vector_of(const std::vector<double>& v) {
-  return filled(Vector<T>("test_vector", v.size()), v);
-}
-
-template <class T>
-Matrix<T> matrix_of(const std::vector<double>& v, int rows, int cols) {
-  return filled(Matrix<T>("test_matrix", rows, cols), v);
-}
-
-template <class View>
-std::vector<double> values_of(const View& view) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), view);
-  return std::vector<double>(host.data(), host.data() + host.span());
-}
-
-/// Central difference of f at every entry of x (double).
-std::vector<double> numeric_gradient(std::vector<double> x, const std::function<double(const std::vector<double>&)>& f) {
-  const double h = 1e-6;
-  std::vector<double> g(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double saved = x[i];
-    x[i] = saved + h;
-    const double plus = f(x);
-    x[i] = saved - h;
-    const double minus = f(x);
-    x[i] = saved;
-    g[i] = (plus - minus) / (2 * h);
-  }
-  return g;
-}
-
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
+using wf::testing::dot;
+using wf::testing::finite_difference;
 
 constexpr int rows = 37, width = 12;
 
@@ -92,15 +48,15 @@ TEST(DitReference, ModulationBackwardMatchesFiniteDifferences) {
   const auto x = random_vector(rows * width, 1), dy = random_vector(rows * width, 2);
   const auto shift = random_vector(width, 3), scale = random_vector(width, 4);
   const auto g = ref::modulate_backward(dy, x, rows, width, scale);
-  EXPECT_LE(relative_error(g.dx, numeric_gradient(x, [&](const auto& v) {
+  EXPECT_LE(relative_error(g.dx, finite_difference([&](const std::vector<double>& v) {
               return dot(dy, ref::modulate(v, rows, width, shift, scale));
-            })), 1e-8);
-  EXPECT_LE(relative_error(g.d_shift, numeric_gradient(shift, [&](const auto& v) {
+            }, x)), 1e-8);
+  EXPECT_LE(relative_error(g.d_shift, finite_difference([&](const std::vector<double>& v) {
               return dot(dy, ref::modulate(x, rows, width, v, scale));
-            })), 1e-8);
-  EXPECT_LE(relative_error(g.d_scale, numeric_gradient(scale, [&](const auto& v) {
+            }, shift)), 1e-8);
+  EXPECT_LE(relative_error(g.d_scale, finite_difference([&](const std::vector<double>& v) {
               return dot(dy, ref::modulate(x, rows, width, shift, v));
-            })), 1e-8);
+            }, scale)), 1e-8);
   const double h = 1e-6;
   for (double v : {-3.0, -0.5, 0.0, 0.7, 4.0})
     EXPECT_NEAR(ref::silu_derivative(v), (ref::silu(v + h) - ref::silu(v - h)) / (2 * h), 1e-9) << v;

@@ -18,10 +18,10 @@ using namespace dit_detail;
 
 template <class T>
 DiT<T>::DiT(const ModelShape& shape, const AttentionPlan& plan, nbody::ScheduleContext& ctx, TraceRecorder* trace)
-    : shape_(shape),
+    : TracedPhases(trace),
+      shape_(shape),
       plan_(plan),
       ctx_(ctx),
-      trace_(trace),
       attention_(plan.options, ctx.compute_space()),
       n_(ctx.shard_tokens()),
       positions_(ctx.shard_positions(ctx.shard())),

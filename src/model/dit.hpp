@@ -17,6 +17,7 @@
 #include "model/dense_ops.hpp"
 #include "model/diffusion_data.hpp"
 #include "model/parameters.hpp"
+#include "model/traced_phases.hpp"
 #include "model/transformer.hpp"
 #include "nbody/attention_interaction.hpp"
 #include "nbody/schedule.hpp"
@@ -27,7 +28,7 @@ namespace wf::model {
 constexpr double dit_norm_eps = 1e-6;
 
 template <class T>
-class DiT {
+class DiT : private TracedPhases {
  public:
   /// \brief ctx fixes the process grid and sharding (contiguous: attention is bidirectional);
   /// this process's tokens are ctx.shard_positions(ctx.shard()). Phases go to `trace` when given.
@@ -44,13 +45,6 @@ class DiT {
   struct Conditioning;
   struct BlockCache;
   struct HeadCache;
-  template <class F>
-  void phase(Phase which, F&& f) {
-    timed_span(trace_, which, std::forward<F>(f));
-  }
-  void set_layer(int layer) {
-    if (trace_) trace_->set_layer(layer);
-  }
   void condition_forward(Parameters<T>& p, double timestep, Conditioning& cond);
   void condition_backward(Parameters<T>& p, Conditioning& cond);
   Matrix<T> modulation(Parameters<T>& p, const std::string& prefix, const Conditioning& cond, int chunks);
@@ -75,7 +69,6 @@ class DiT {
   ModelShape shape_;
   AttentionPlan plan_;
   nbody::ScheduleContext& ctx_;
-  TraceRecorder* trace_;
   nbody::AttentionInteraction<T> attention_;
   index_t n_;
   nbody::PositionsView positions_;
