@@ -95,7 +95,11 @@ std::string describe_train_setup(const config::RunConfig& cfg, const TrainSetup&
          " parameters; sequence " + std::to_string(cfg.attention.seq_len) + " tokens (" + data + "), " +
          name_of(cfg.run.precision) + ", schedule " +
          name_of(cfg.parallel.schedule) + " (team size " + std::to_string(cfg.parallel.team_size) + ", rotate " +
-         name_of(cfg.parallel.rotate) + ") on " + std::to_string(world.size()) + " ranks, " +
+         name_of(cfg.parallel.rotate) +
+         (cfg.parallel.schedule == Schedule::ulysses_wallfacer
+              ? ", head groups of " + std::to_string(cfg.parallel.head_group_size)
+              : std::string()) +
+         ") on " + std::to_string(world.size()) + " ranks, " +
          world.backend_description() + ", Kokkos " + compat::default_execution_space_name();
 }
 
