@@ -162,7 +162,10 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
   for (std::size_t p = 0; p < 6; ++p) row(phases[p], [p](const ScheduleSummary& s) { return s.phase_seconds[p]; }, 4);
   row("peak resident memory per rank [MiB]", [](const ScheduleSummary& s) { return s.peak_mib; }, 1);
   row("final loss", [](const ScheduleSummary& s) { return s.final_loss; }, 4);
-  comm::log_root("\nsummary (ln(vocab) = " + perf::fixed(std::log(double(cfg.model.vocab)), 4) + ")\n" + table.str());
+  const std::string baseline = setup.shape.kind == ModelKind::dit
+                                   ? "the loss of predicting no noise is about 1"
+                                   : "ln(vocab) = " + perf::fixed(std::log(double(cfg.model.vocab)), 4);
+  comm::log_root("\nsummary (" + baseline + ")\n" + table.str());
   for (const auto& s : summaries) comm::log_root(performance_line(cfg, setup, s, ranks));
   const ScheduleSummary& m = summaries.front();
   return {{"step_seconds", m.step_seconds, "s"},
