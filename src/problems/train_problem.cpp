@@ -7,6 +7,7 @@
 #include <Kokkos_Core.hpp>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "comm/log.hpp"
 #include "comm/reductions.hpp"
@@ -18,6 +19,7 @@
 #include "problems/problem.hpp"
 #include "problems/train_model.hpp"
 #include "problems/train_setup.hpp"
+#include "problems/train_verify.hpp"
 
 namespace wf::problems {
 namespace {
@@ -29,6 +31,7 @@ struct PhaseSums {
 
 /// The whole training run with one schedule: what the summary needs.
 struct RunOutcome {
+  std::optional<bool> verified;  ///< run.verify on the first step
   std::vector<io::StepRecord> steps;
   PhaseSums sums;
   int timed_steps = 0;
@@ -48,6 +51,7 @@ struct TrainingRun {
 struct StepTimes {
   double model = 0, reduce = 0, optimizer = 0, step = 0;
   nbody::ScheduleTimes attention;
+  std::optional<bool> verified;  ///< run.verify's verdict on the first step of the main run
 };
 
 double step_flops(const TrainingRun& run) { return train_step_flops(run.setup, run.cfg.attention.seq_len); }
@@ -88,6 +92,8 @@ double one_step(const TrainingRun& run, TrainModel<T>& net, model::Parameters<T>
                                 net.sample_data(state.data_sample));
     comm::log_root("wrote " + run.cfg.model.grads_out + " (parameters, gradients and loss of step 1)");
   }
+  if (state.step == 0 && run.main_run && run.cfg.run.verify)
+    times.verified = verify_first_step(run.cfg, run.setup, params, loss, state.data_sample, world.mpi_comm());
   Stopwatch optimizer_watch("Train::optimizer");
   grad_norm = optimizer_step(run.setup.optimizer, params, state.step);
   times.optimizer = optimizer_watch.stop();
@@ -123,6 +129,7 @@ RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::Tr
     StepTimes times;
     double grad_norm = 0;
     const double loss = one_step(run, net, params, state, times, grad_norm);
+    if (times.verified) out.verified = times.verified;
     ++state.step;
     ++state.data_sample;
     const bool timed = step >= cfg.bench.warmup;
@@ -205,6 +212,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   ParallelSetup parallel = make_parallel_setup(cfg, comm);
   comm::Communicator& world = *parallel.world;
   const TrainSetup setup = make_train_setup(cfg, parallel);
+  check_train_verify_size(cfg, setup);
   const double gemm_gflops = cfg.train.peak_gflops > 0 ? cfg.train.peak_gflops
                                                        : perf::measure_gemm_gflops<T>(cfg.bench.gemm_size, 3);
   comm::log_root(describe_train_setup(cfg, setup, world) + "\npeak per rank: " + perf::fixed(gemm_gflops, 1) +
@@ -213,6 +221,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   prepare_output_directories(cfg, world);
   std::vector<ScheduleSummary> summaries;
   std::vector<io::StepRecord> main_steps;
+  bool verified = true;  // run.verify's verdict (the same on every rank)
   TraceRecorder trace(world.rank(), cfg.train.trace);
   for (const Schedule schedule : schedules_to_run(cfg)) {
     const bool main_run = summaries.empty();
@@ -229,6 +238,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
     const RunOutcome outcome = train<T>(run, params, state);
     summaries.push_back(reduce_summary(summarize(run, outcome, gemm_gflops), world.mpi_comm()));
     if (main_run) main_steps = outcome.steps;
+    if (outcome.verified) verified = *outcome.verified;
   }
   const auto results = print_train_summary(cfg, setup, summaries, world.size());
   if (!cfg.train.results.empty()) {
@@ -242,7 +252,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
     io::write_results(cfg.train.results, local, world.mpi_comm());
     comm::log_root("wrote " + cfg.train.results);
   }
-  return true;
+  return verified;
 }
 
 template bool run_train_problem<float>(const config::RunConfig&, MPI_Comm);
