@@ -6,10 +6,12 @@
 
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "attention_runner.hpp"
 #include "comm/communicator.hpp"
+#include "comm/head_groups.hpp"
 #include "comm/process_grid.hpp"
 #include "nbody/attention_interaction.hpp"
 #include "core/device_copy.hpp"
@@ -27,7 +29,21 @@ struct ScheduleCase {
   Arrangement arrangement = Arrangement::team_major;
   std::int64_t tokens_per_rank = 16;
   int tile = 8;
+  int head_group_size = 2;  ///< u of ulysses-wallfacer
+  HeadPlacement placement = HeadPlacement::consecutive;
 };
+
+/// The ring grid (all ranks, or a ring group's for ulysses-wallfacer) of a case on `ranks` ranks.
+inline comm::ProcessGrid case_grid(const ScheduleCase& c, int ranks) {
+  const bool hybrid = c.kind == Schedule::ulysses_wallfacer;
+  return comm::ProcessGrid(hybrid ? ranks / c.head_group_size : ranks, c.team_size, c.arrangement);
+}
+
+/// The head groups of a ulysses-wallfacer case (none for the other schedules).
+inline std::optional<comm::HeadGroups> case_heads(const ScheduleCase& c, int ranks) {
+  if (c.kind != Schedule::ulysses_wallfacer) return std::nullopt;
+  return comm::HeadGroups(ranks, c.head_group_size, c.placement);
+}
 
 /// Own-shard outputs in double, flattened per tensor in the packed layouts.
 struct ShardOutputs {
@@ -92,9 +108,11 @@ DistributedRun run_schedule(const ScheduleCase& c, const comm::CommOptions& opti
   const std::int64_t n_total = c.tokens_per_rank * ranks;
   const auto problem = global_problem(c, n_total);
   auto world = comm::make_mpi_communicator(MPI_COMM_WORLD, options);
-  const comm::ProcessGrid grid(ranks, c.team_size, c.arrangement);
+  const comm::ProcessGrid grid = case_grid(c, ranks);
+  const auto heads = case_heads(c, ranks);
   const nbody::Sharding sharding(n_total, ranks, c.causal);
-  nbody::ScheduleContext ctx(*world, grid, sharding);
+  nbody::ScheduleContext ctx = heads ? nbody::ScheduleContext(*world, grid, *heads, sharding)
+                                     : nbody::ScheduleContext(*world, grid, sharding);
 
   kernels::AttentionOptions opt;
   opt.heads = c.heads;

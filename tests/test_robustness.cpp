@@ -190,6 +190,9 @@ TEST(OutputPath, StaleTemporariesAndPlainReasons) {
   const std::string missing = dir.file("no/such/out.h5");
   EXPECT_TRUE(contains(error_message([&] { wf::io::prepare_temporary_file(missing, missing + ".tmp"); }),
                        "does not exist"));
+  // sysfs refuses new files even to root (permission denied, or read-only where mounted so).
+  EXPECT_TRUE(contains(error_message([] { wf::io::prepare_temporary_file("/sys/wf.h5", "/sys/wf.h5.tmp"); }),
+                       "(cannot write in the directory '/sys')"));
   EXPECT_EQ(wf::io::plain_reason(ENOSPC), "no space left on device");
 }
 

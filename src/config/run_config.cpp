@@ -236,10 +236,12 @@ std::vector<DeckKey> parallel_keys() {
   using P = ParallelSection;
   // clang-format off
   return {
-    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, or Ulysses all-to-all"),
+    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, Ulysses all-to-all, or Ulysses inside head groups with WallFacer across them"),
     integer_key("parallel.team_size", &R::parallel, &P::team_size, 1, 4096, "c, the replication factor (1 = ring); c^2 must divide the process count"),
     enum_key("parallel.arrangement", &R::parallel, &P::arrangement, "teams on consecutive ranks, or sub-rings on consecutive ranks"),
     enum_key("parallel.rotate", &R::parallel, &P::rotate, "backward: the query side or the key/value side travels the sub-ring"),
+    integer_key("parallel.head_group_size", &R::parallel, &P::head_group_size, 1, 4096, "u of ulysses-wallfacer: ranks of a head group (all-to-all over heads); WallFacer runs on the P/u head groups"),
+    enum_key("parallel.head_placement", &R::parallel, &P::head_placement, "ulysses-wallfacer: a head group on consecutive ranks (inside a node), or P/u ranks apart"),
     enum_key("parallel.backend", &R::parallel, &P::backend, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
     integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
     float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 1.0, false, "the longest any wait or blocking collective (reductions, HDF5 calls) may take before the job ends naming the stalled rank"),
@@ -253,7 +255,8 @@ std::vector<DeckKey> model_keys() {
   using M = ModelSection;
   // clang-format off
   return {
-    integer_key("model.vocab", &R::model, &M::vocab, 2, 1 << 24, "vocabulary size"),
+    enum_key("model.kind", &R::model, &M::kind, "a causal GPT on tokens, or a DiT (bidirectional, patch tokens, timestep modulation, denoising loss)"),
+    integer_key("model.vocab", &R::model, &M::vocab, 2, 1 << 24, "vocabulary size (GPT)"),
     integer_key("model.d_model", &R::model, &M::d_model, 1, 1 << 16, "hidden size"),
     integer_key("model.layers", &R::model, &M::layers, 1, 1024, "transformer layers"),
     integer_key("model.mlp_dim", &R::model, &M::mlp_dim, 0, 1 << 18, "MLP inner size; 0 means 4 d_model"),
@@ -263,6 +266,9 @@ std::vector<DeckKey> model_keys() {
     string_key("model.weights_in", &R::model, &M::weights_in, {}, "HDF5 file with /params/<PyTorch names> to start from; empty: seeded init"),
     bool_key("model.tokens_from_weights", &R::model, &M::tokens_from_weights, "also read the tokens /data/tokens [N] from model.weights_in"),
     string_key("model.grads_out", &R::model, &M::grads_out, {}, "HDF5 file for /params, /grads and /loss after the first step; empty: none"),
+    integer_key("model.patch_dim", &R::model, &M::patch_dim, 1, 1 << 16, "DiT: scalars per patch token"),
+    integer_key("model.timestep_dim", &R::model, &M::timestep_dim, 2, 1 << 16, "DiT: frequencies of the sinusoidal timestep embedding (even)"),
+    integer_key("model.diffusion_steps", &R::model, &M::diffusion_steps, 2, 1 << 20, "DiT: T, timesteps of the linear noise schedule"),
   };
   // clang-format on
 }

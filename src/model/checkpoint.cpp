@@ -159,15 +159,17 @@ void write_atomically(const std::string& path, MPI_Comm comm, Fill&& fill) {
 
 /// The model shape as named integer attributes (rotary_base is separate: a double).
 std::vector<std::pair<const char*, std::int64_t>> shape_attributes(const ModelShape& s) {
-  return {{"vocab", s.vocab},       {"d_model", s.d_model},   {"layers", s.layers},  {"heads", s.heads},
-          {"kv_heads", s.kv_heads}, {"head_dim", s.head_dim}, {"mlp_dim", s.mlp_dim}};
+  return {{"vocab", s.vocab},       {"d_model", s.d_model},   {"layers", s.layers},   {"heads", s.heads},
+          {"kv_heads", s.kv_heads}, {"head_dim", s.head_dim}, {"mlp_dim", s.mlp_dim}, {"patch_dim", s.patch_dim},
+          {"timestep_dim", s.timestep_dim}};
 }
 
 /// The checksum of what a restart takes from the root attributes (step, seed, data position,
 /// scalar type, model shape), stored as "state_checksum".
 std::string state_checksum(const TrainingState& state, const ModelShape& shape, const char* scalar) {
   std::string text = "step=" + std::to_string(state.step) + ";seed=" + std::to_string(state.seed) +
-                     ";data_sample=" + std::to_string(state.data_sample) + ";scalar_type=" + scalar;
+                     ";data_sample=" + std::to_string(state.data_sample) + ";scalar_type=" + scalar +
+                     ";model_kind=" + name_of(shape.kind);
   for (const auto& [name, value] : shape_attributes(shape)) text += ";" + std::string(name) + "=" + std::to_string(value);
   text += ";rotary_base=" + number_text(shape.rotary_base);
   return io::checksum_hex(io::checksum_text(text));
@@ -230,12 +232,14 @@ void write_weights(const Parameters<T>& params, const std::string& path, MPI_Com
 }
 
 template <class T>
-void write_grads_and_loss(const Parameters<T>& params, double loss, const std::string& path, MPI_Comm comm) {
+void write_grads_and_loss(const Parameters<T>& params, double loss, const std::string& path, MPI_Comm comm,
+                          const std::vector<NamedDataset>& data) {
   const ProfilingRegion region("IO::write_grads_and_loss");
   write_atomically(path, comm, [&](io::OutputFile& file) {
     write_group<T>(file, params.infos(), "/params", params.values);
     write_group<T>(file, params.infos(), "/grads", params.grads);
     io::write_all<double>(file, "/loss", {}, &loss);
+    for (const NamedDataset& dataset : data) io::write_all<double>(file, dataset.name, dataset.dims, dataset.values.data());
   });
 }
 
@@ -265,6 +269,7 @@ void write_checkpoint(const Parameters<T>& params, const TrainingState& state, c
     io::write_attribute(file, "/", "data_sample", state.data_sample);
     io::write_attribute(file, "/", "scalar_type", std::string(scalar_name<T>()));
     io::write_attribute(file, "/", "deck", deck_text);
+    io::write_attribute(file, "/", "model_kind", std::string(name_of(params.shape().kind)));
     for (const auto& [name, value] : shape_attributes(params.shape())) io::write_attribute(file, "/", name, value);
     io::write_attribute(file, "/", "rotary_base", params.shape().rotary_base);
     io::write_attribute(file, "/", "state_checksum", state_checksum(state, params.shape(), scalar_name<T>()));
@@ -278,6 +283,9 @@ TrainingState read_checkpoint(Parameters<T>& params, const std::string& path, MP
   const std::string type = io::read_attribute<std::string>(file, "/", "scalar_type");
   require_all(comm, type == scalar_name<T>(),
               path + ": the checkpoint holds " + type + " parameters, the model uses " + scalar_name<T>());
+  const std::string kind = io::read_attribute<std::string>(file, "/", "model_kind");
+  require_all(comm, kind == name_of(params.shape().kind),
+              path + ": the checkpoint holds a " + kind + " model, the run trains a " + name_of(params.shape().kind));
   for (const auto& [name, expected] : shape_attributes(params.shape())) {
     const std::int64_t stored = io::read_attribute<std::int64_t>(file, "/", name);
     require_all(comm, stored == expected,
@@ -328,7 +336,8 @@ void set_before_commit_hook(std::function<void(const std::string& path)> hook) {
 #define WF_CHECKPOINT_INSTANTIATE(T)                                                                      \
   template void load_weights<T>(Parameters<T>&, const std::string&, MPI_Comm, bool);                      \
   template void write_weights<T>(const Parameters<T>&, const std::string&, MPI_Comm, const std::string&); \
-  template void write_grads_and_loss<T>(const Parameters<T>&, double, const std::string&, MPI_Comm);      \
+  template void write_grads_and_loss<T>(const Parameters<T>&, double, const std::string&, MPI_Comm,       \
+                                        const std::vector<NamedDataset>&);                                \
   template void write_checkpoint<T>(const Parameters<T>&, const TrainingState&, const std::string&,       \
                                     const std::string&, MPI_Comm, bool);                                  \
   template TrainingState read_checkpoint<T>(Parameters<T>&, const std::string&, MPI_Comm, bool);

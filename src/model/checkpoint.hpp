@@ -46,10 +46,19 @@ template <class T>
 void write_weights(const Parameters<T>& params, const std::string& path, MPI_Comm comm,
                    const std::string& group = "/params");
 
+/// \brief A float64 dataset to write next to the parameters (the same on every rank).
+struct NamedDataset {
+  std::string name;                 ///< e.g. "/data/noisy"
+  std::vector<std::uint64_t> dims;  ///< empty: a scalar
+  std::vector<double> values;       ///< row-major
+};
+
 /// \brief Collective: one atomic file with `/params/<name>` (values), `/grads/<name>` (the grads
-/// buffer, same names and shapes) and the scalar dataset `/loss` (float64).
+/// buffer, same names and shapes), the scalar dataset `/loss` (float64) and `data` (the inputs
+/// of the step, e.g. the DiT's, so that PyTorch can recompute it).
 template <class T>
-void write_grads_and_loss(const Parameters<T>& params, double loss, const std::string& path, MPI_Comm comm);
+void write_grads_and_loss(const Parameters<T>& params, double loss, const std::string& path, MPI_Comm comm,
+                          const std::vector<NamedDataset>& data = {});
 
 // ---------------------------------------------------------------- checkpoints
 
@@ -58,7 +67,8 @@ void write_grads_and_loss(const Parameters<T>& params, double loss, const std::s
 /// Datasets `/params/<name>`, `/adam/m/<name>`, `/adam/v/<name>` (stored as T), each with a
 /// "checksum" attribute (FNV-1a of the values as binary64, 16 hex digits); root attributes
 /// step, seed, data_sample, scalar_type ("float" or "double"), deck, the model shape
-/// (vocab, d_model, layers, heads, kv_heads, head_dim, mlp_dim, rotary_base) and state_checksum.
+/// (model_kind, vocab, d_model, layers, heads, kv_heads, head_dim, mlp_dim, patch_dim,
+/// timestep_dim, rotary_base) and state_checksum.
 /// A model holding NaN or infinity is refused (nothing written) unless `allow_non_finite`.
 template <class T>
 void write_checkpoint(const Parameters<T>& params, const TrainingState& state, const std::string& deck_text,
@@ -92,8 +102,10 @@ extern template void load_weights<float>(Parameters<float>&, const std::string&,
 extern template void load_weights<double>(Parameters<double>&, const std::string&, MPI_Comm, bool);
 extern template void write_weights<float>(const Parameters<float>&, const std::string&, MPI_Comm, const std::string&);
 extern template void write_weights<double>(const Parameters<double>&, const std::string&, MPI_Comm, const std::string&);
-extern template void write_grads_and_loss<float>(const Parameters<float>&, double, const std::string&, MPI_Comm);
-extern template void write_grads_and_loss<double>(const Parameters<double>&, double, const std::string&, MPI_Comm);
+extern template void write_grads_and_loss<float>(const Parameters<float>&, double, const std::string&, MPI_Comm,
+                                                 const std::vector<NamedDataset>&);
+extern template void write_grads_and_loss<double>(const Parameters<double>&, double, const std::string&, MPI_Comm,
+                                                  const std::vector<NamedDataset>&);
 extern template void write_checkpoint<float>(const Parameters<float>&, const TrainingState&, const std::string&,
                                              const std::string&, MPI_Comm, bool);
 extern template void write_checkpoint<double>(const Parameters<double>&, const TrainingState&, const std::string&,

@@ -52,10 +52,10 @@ struct Transformer<T>::HeadCache {
 template <class T>
 Transformer<T>::Transformer(const ModelShape& shape, const AttentionPlan& plan, nbody::ScheduleContext& ctx,
                             TraceRecorder* trace)
-    : shape_(shape),
+    : TracedPhases(trace),
+      shape_(shape),
       plan_(plan),
       ctx_(ctx),
-      trace_(trace),
       attention_(plan.options, ctx.compute_space()),
       n_(ctx.shard_tokens()),
       positions_(ctx.shard_positions(ctx.shard())) {

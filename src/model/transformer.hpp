@@ -10,6 +10,7 @@
 #include "core/trace.hpp"
 #include "model/dense_ops.hpp"
 #include "model/parameters.hpp"
+#include "model/traced_phases.hpp"
 #include "nbody/attention_interaction.hpp"
 #include "nbody/schedule.hpp"
 
@@ -35,7 +36,7 @@ struct PassResult {
 };
 
 template <class T>
-class Transformer {
+class Transformer : private TracedPhases {
  public:
   /// \brief ctx fixes the process grid and sharding; its shard_tokens() rows are this
   /// process's tokens (positions ctx.shard_positions(ctx.shard())). Every phase of a run is
@@ -52,14 +53,6 @@ class Transformer {
  private:
   struct LayerCache;
   struct HeadCache;
-  /// Runs f() as one span of `phase` in the trace (when there is one).
-  template <class F>
-  void phase(Phase which, F&& f) {
-    timed_span(trace_, which, std::forward<F>(f));
-  }
-  void set_layer(int layer) {
-    if (trace_) trace_->set_layer(layer);
-  }
   nbody::ScheduleTimes forward_layer(Parameters<T>& p, int layer, Matrix<T>& x, LayerCache& cache);
   nbody::ScheduleTimes backward_layer(Parameters<T>& p, int layer, Matrix<T>& dx, LayerCache& cache);
   void attention_inputs(Parameters<T>& p, int layer, LayerCache& cache);
@@ -70,7 +63,6 @@ class Transformer {
   ModelShape shape_;
   AttentionPlan plan_;
   nbody::ScheduleContext& ctx_;
-  TraceRecorder* trace_;
   nbody::AttentionInteraction<T> attention_;
   index_t n_;
   nbody::PositionsView positions_;

@@ -1,5 +1,5 @@
 // Problem "attention": distributed forward and backward of one attention layer through the
-// configured schedule (ring, wallfacer multi-ring, ulysses), timed, with the traffic of every
+// configured schedule (ring, wallfacer multi-ring, ulysses, ulysses-wallfacer), timed, with the traffic of every
 // rank next to the traffic model, optional HDF5 input/output and verification.
 #include <Kokkos_Core.hpp>
 
@@ -119,10 +119,9 @@ void check_verify_size(const config::RunConfig& cfg) {
 
 std::string describe_attention_run(const config::RunConfig& cfg, const ParallelSetup& parallel,
                                    const nbody::Sharding& sharding) {
-  const int ranks = parallel.world->size();
-  const std::string layout = parallel.main.schedule == Schedule::ulysses
-                                 ? "P = " + std::to_string(ranks) + ", heads split " + std::to_string(ranks) + " ways"
-                                 : parallel.main.grid.describe() + ", rotate " + name_of(parallel.rotate);
+  const std::string layout = parallel.main.describe() + (parallel.main.schedule == Schedule::ulysses
+                                                             ? std::string()
+                                                             : std::string(", rotate ") + name_of(parallel.rotate));
   return "problem attention: schedule " + std::string(name_of(parallel.main.schedule)) + ", " + layout + ", " +
          (sharding.zigzag() ? "zigzag" : "contiguous") + " shards of " + std::to_string(sharding.shard_tokens()) +
          " tokens, " + name_of(cfg.run.precision) + ", tile path " + name_of(cfg.attention.impl) +
@@ -160,9 +159,11 @@ AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext
   const comm::Communicator& world = ctx.world();
   const perf::LinkOf link = [&](int, int peer) { return world.link_class(peer); };
   const auto& grid = parallel.main.grid;
-  report.predicted = perf::predict_attention_traffic(report.kind, report.side, grid, shape, world.rank(), link, true, true);
+  const auto& heads = parallel.main.heads;
+  report.predicted =
+      perf::predict_attention_traffic(report.kind, report.side, grid, heads, shape, world.rank(), link, true, true);
   report.predicted_forward =
-      perf::predict_attention_traffic(report.kind, report.side, grid, shape, world.rank(), link, true, false);
+      perf::predict_attention_traffic(report.kind, report.side, grid, heads, shape, world.rank(), link, true, false);
   return report;
 }
 
@@ -175,7 +176,7 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   const nbody::Sharding sharding =
       make_sharding(cfg.attention.seq_len, parallel.world->size(), cfg.attention.causal, "attention.seq_len");
   check_verify_size(cfg);
-  nbody::ScheduleContext ctx(*parallel.world, parallel.main.grid, sharding);
+  nbody::ScheduleContext ctx = make_schedule_context(*parallel.world, parallel.main, sharding);
   nbody::AttentionInteraction<T> inter(parallel.attention, ctx.compute_space());
   comm::log_root(describe_attention_run(cfg, parallel, sharding));
 
@@ -183,7 +184,7 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
       device_shard(inter, load_attention_inputs<T>(cfg, sharding, ctx.shard(), comm), sharding.shard_tokens());
   const Repetition best = best_repetition(cfg, ctx, parallel, inter, shard);
   // Same verdict on every rank (reduced inside): a mismatch is a bug in a schedule or the model.
-  require(print_attention_report(cfg, parallel.main.grid, make_report(cfg, ctx, parallel, inter, best), comm),
+  require(print_attention_report(cfg, parallel.main, make_report(cfg, ctx, parallel, inter, best), comm),
           "the bytes or messages counted differ from the traffic model (see the table above)");
 
   const auto outputs = shard_outputs(inter.options(), shard, sharding.shard_tokens());

@@ -6,7 +6,9 @@
 #include "comm/collective_errors.hpp"
 #include "comm/mpi_util.hpp"
 #include "comm/reductions.hpp"
+#include "model/parameters.hpp"
 #include "problems/parallel_setup.hpp"
+#include "problems/train_setup.hpp"
 
 namespace wf::problems {
 namespace {
@@ -63,18 +65,21 @@ MemoryEstimate gravity_memory(const config::RunConfig& cfg) {
 }
 
 /// Training: parameters, gradients and both AdamW moments, the activations every layer keeps
-/// for the backward (own tokens), and the logits.
+/// for the backward (own tokens), and the outputs (GPT: logits over the vocabulary; DiT: patches).
 MemoryEstimate train_memory(const config::RunConfig& cfg, int ranks) {
   const auto& m = cfg.model;
   const double s = scalar_bytes(cfg), hd = cfg.attention.head_dim, heads = cfg.attention.heads, kv = cfg.kv_heads();
   const double mlp = m.mlp_dim > 0 ? m.mlp_dim : 4.0 * m.d_model, n = double(cfg.attention.seq_len) / ranks;
-  const double parameters = 2.0 * m.vocab * m.d_model +
-                            m.layers * (2.0 * m.d_model * mlp + (2 * heads + 2 * kv) * hd * m.d_model);
+  double parameters = 0;
+  for (const auto& info : model::parameter_layout(model_shape(cfg))) parameters += double(info.size);
+  const bool dit = m.kind == ModelKind::dit;
   const double per_layer = n * s * (4.0 * m.d_model + 2 * mlp + 3 * heads * hd + 2 * kv * hd);
-  const double bytes = 4 * parameters * s + m.layers * per_layer + n * m.vocab * s;
-  return {bytes, key("model.vocab", m.vocab) + ", " + key("model.d_model", m.d_model) + ", " +
-                     key("model.layers", m.layers) + ", " + key("model.mlp_dim", mlp) + ", " + attention_drivers(cfg) +
-                     ", " + std::to_string(ranks) + " ranks"};
+  const double bytes = 4 * parameters * s + m.layers * per_layer + n * (dit ? m.patch_dim : m.vocab) * s;
+  return {bytes, std::string("model.kind = ") + name_of(m.kind) + ", " +
+                     (dit ? key("model.patch_dim", m.patch_dim) : key("model.vocab", m.vocab)) + ", " +
+                     key("model.d_model", m.d_model) + ", " + key("model.layers", m.layers) + ", " +
+                     key("model.mlp_dim", mlp) + ", " + attention_drivers(cfg) + ", " + std::to_string(ranks) +
+                     " ranks"};
 }
 
 double cgroup_room() {

@@ -1,12 +1,14 @@
-// Problem "train": the sequence-parallel GPT training benchmark. Warm-up then timed steps of
-// forward, backward, gradient all-reduce and AdamW; per-step loss, time, tokens/s, gradient
-// norm; a summary with model TFLOP/s and time per phase; HDF5 results, checkpoints, weights.
+// Problem "train": the sequence-parallel training benchmark (GPT or DiT, train_model.hpp).
+// Warm-up then timed steps of forward, backward, gradient all-reduce and AdamW; per-step loss,
+// time, tokens/s, gradient norm; a summary with model TFLOP/s and time per phase; HDF5
+// results, checkpoints, weights.
 #include <sys/resource.h>
 
 #include <Kokkos_Core.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
@@ -14,11 +16,12 @@
 #include "core/region.hpp"
 #include "io/results.hpp"
 #include "kernels/adamw.hpp"
-#include "perf/flops.hpp"
 #include "perf/gemm_rate.hpp"
 #include "perf/report.hpp"
 #include "problems/problem.hpp"
+#include "problems/train_model.hpp"
 #include "problems/train_setup.hpp"
+#include "problems/train_verify.hpp"
 
 namespace wf::problems {
 namespace {
@@ -30,6 +33,7 @@ struct PhaseSums {
 
 /// The whole training run with one schedule: what the summary needs.
 struct RunOutcome {
+  std::optional<bool> verified;  ///< run.verify on the first step
   std::vector<io::StepRecord> steps;
   PhaseSums sums;
   int timed_steps = 0;
@@ -49,13 +53,10 @@ struct TrainingRun {
 struct StepTimes {
   double model = 0, reduce = 0, optimizer = 0, step = 0;
   nbody::ScheduleTimes attention;
+  std::optional<bool> verified;  ///< run.verify's verdict on the first step of the main run
 };
 
-double step_flops(const TrainingRun& run) {
-  const auto& s = run.setup.shape;
-  return perf::transformer_step_flops(s.vocab, s.d_model, s.layers, s.heads, s.kv_heads, s.head_dim, s.mlp_dim,
-                                      run.cfg.attention.seq_len);
-}
+double step_flops(const TrainingRun& run) { return train_step_flops(run.setup, run.cfg.attention.seq_len); }
 
 /// Clipping and AdamW on the summed gradients, whose norm (before clipping) is `grad_norm`.
 template <class T>
@@ -93,21 +94,16 @@ void stop_if_non_finite(const TrainingRun& run, std::int64_t step, double local_
 
 /// One step: forward, backward, gradient all-reduce, optimizer. Returns the loss (every rank).
 template <class T>
-double one_step(const TrainingRun& run, model::Transformer<T>& net, model::Parameters<T>& params,
+double one_step(const TrainingRun& run, TrainModel<T>& net, model::Parameters<T>& params,
                 model::TrainingState& state, StepTimes& times, double& grad_norm) {
   const ProfilingRegion region("Train::step");
   comm::Communicator& world = run.ctx.world();
-  const index_t n_total = run.cfg.attention.seq_len;
-  const auto global = run.setup.fixed_tokens.empty() ? model::make_tokens(run.setup.data, state.data_sample)
-                                                      : run.setup.fixed_tokens;
-  const auto tokens = model::shard_tokens(global, run.ctx.sharding(), run.ctx.shard());
-  const auto targets = model::shard_tokens(model::targets(global), run.ctx.sharding(), run.ctx.shard());
   world.barrier({"step start", 0});
   Stopwatch step_watch("Train::step");
   params.zero_grads();
   const double begin = run.trace.now();
   Stopwatch model_watch("Train::model");
-  const model::PassResult pass = net.run(params, tokens, targets, true, n_total - 1);
+  const model::PassResult pass = net.step(params, state.data_sample);
   times.model = model_watch.stop();
   times.attention = pass.attention;
   double loss = pass.loss.loss_sum;
@@ -115,7 +111,7 @@ double one_step(const TrainingRun& run, model::Transformer<T>& net, model::Param
   const double local_grad_squared = run.cfg.run.allow_non_finite ? 0.0 : kernels::grad_norm_squared<T>(params.grads);
   Stopwatch reduce_watch("Train::allreduce");
   world.all_reduce_sum(&loss, 1, {"loss all-reduce", 0});
-  loss /= static_cast<double>(n_total - 1);
+  loss /= net.loss_count();
   world.all_reduce_sum(params.grads.data(), params.total_size(), {"gradient all-reduce", 0});
   times.reduce = reduce_watch.stop();
   run.trace.record(Phase::grad_allreduce, begin + times.model, begin + times.model + times.reduce);
@@ -124,9 +120,12 @@ double one_step(const TrainingRun& run, model::Transformer<T>& net, model::Param
   times.optimizer = norm_watch.stop();
   stop_if_non_finite(run, state.step, local_loss, local_grad_squared, loss, grad_norm);
   if (state.step == 0 && run.main_run && !run.cfg.model.grads_out.empty()) {
-    model::write_grads_and_loss(params, loss, run.cfg.model.grads_out, world.mpi_comm());
+    model::write_grads_and_loss(params, loss, run.cfg.model.grads_out, world.mpi_comm(),
+                                net.sample_data(state.data_sample));
     comm::log_root("wrote " + run.cfg.model.grads_out + " (parameters, gradients and loss of step 1)");
   }
+  if (state.step == 0 && run.main_run && run.cfg.run.verify)
+    times.verified = verify_first_step(run.cfg, run.setup, params, loss, state.data_sample, world.mpi_comm());
   Stopwatch optimizer_watch("Train::optimizer");
   optimizer_step(run.setup.optimizer, params, state.step, grad_norm);
   times.optimizer += optimizer_watch.stop();
@@ -151,7 +150,7 @@ void add_timed_step(RunOutcome& out, const StepTimes& t, double seconds) {
 template <class T>
 RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::TrainingState& state) {
   const ProfilingRegion region("Train::run");
-  model::Transformer<T> net(run.setup.shape, run.setup.plan, run.ctx, &run.trace);
+  TrainModel<T> net(run.cfg, run.setup, run.ctx, &run.trace);
   const auto& cfg = run.cfg;
   const index_t n_total = cfg.attention.seq_len;
   const int total_steps = cfg.bench.warmup + cfg.train.steps;
@@ -162,6 +161,7 @@ RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::Tr
     StepTimes times;
     double grad_norm = 0;
     const double loss = one_step(run, net, params, state, times, grad_norm);
+    if (times.verified) out.verified = times.verified;
     ++state.step;
     ++state.data_sample;
     const bool timed = step >= cfg.bench.warmup;
@@ -245,6 +245,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   ParallelSetup parallel = make_parallel_setup(cfg, comm);
   comm::Communicator& world = *parallel.world;
   const TrainSetup setup = make_train_setup(cfg, parallel);
+  check_train_verify_size(cfg, setup);
   const double gemm_gflops = cfg.train.peak_gflops > 0 ? cfg.train.peak_gflops
                                                        : perf::measure_gemm_gflops<T>(cfg.bench.gemm_size, 3);
   comm::log_root(describe_train_setup(cfg, setup, world) + "\npeak per rank: " + perf::fixed(gemm_gflops, 1) +
@@ -253,10 +254,11 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   prepare_output_directories(cfg, world);
   std::vector<ScheduleSummary> summaries;
   std::vector<io::StepRecord> main_steps;
+  bool verified = true;  // run.verify's verdict (the same on every rank)
   TraceRecorder trace(world.rank(), cfg.train.trace);
   for (const Schedule schedule : schedules_to_run(cfg)) {
     const bool main_run = summaries.empty();
-    nbody::ScheduleContext ctx(world, choose_schedule(cfg, schedule, world.size()).grid, setup.sharding);
+    nbody::ScheduleContext ctx = make_schedule_context(world, choose_schedule(cfg, schedule, world.size()), setup.sharding);
     TrainSetup run_setup = setup;
     run_setup.plan.schedule = schedule;
     model::Parameters<T> params(setup.shape);
@@ -269,6 +271,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
     const RunOutcome outcome = train<T>(run, params, state);
     summaries.push_back(reduce_summary(summarize(run, outcome, gemm_gflops), world.mpi_comm()));
     if (main_run) main_steps = outcome.steps;
+    if (outcome.verified) verified = *outcome.verified;
   }
   const auto results = print_train_summary(cfg, setup, summaries, world.size());
   if (!cfg.train.results.empty()) {
@@ -282,7 +285,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
     io::write_results(cfg.train.results, local, world.mpi_comm());
     comm::log_root("wrote " + cfg.train.results);
   }
-  return true;
+  return verified;
 }
 
 template bool run_train_problem<float>(const config::RunConfig&, MPI_Comm);
