@@ -42,8 +42,9 @@ Buffer<T> to_head_shard(const ScheduleContext& ctx, ScheduleClock& clock, const 
   const int p = ctx.world().size();
   const index_t n = ctx.shard_tokens();
   const BlockLayout part_layout = layout.rows_divided_by(p);
-  Buffer<T> packed("Nbody::ulysses_packed", shard.span()), received("Nbody::ulysses_received", shard.span());
-  Buffer<T> whole("Nbody::ulysses_whole", part_layout.size(n * p));
+  Buffer<T> packed = unfilled_buffer<T>("Nbody::ulysses_packed", shard.span());
+  Buffer<T> received = unfilled_buffer<T>("Nbody::ulysses_received", shard.span());
+  Buffer<T> whole = unfilled_buffer<T>("Nbody::ulysses_whole", part_layout.size(n * p));
   clock.local([&] { pack_rows(ctx.compute_space(), layout, p, n, shard.data(), packed.data(), false); });
   clock.collective([&] {
     ctx.world().all_to_all(packed.data(), received.data(), part_layout.size(n), {what, 0}, ctx.communication_space());
@@ -59,7 +60,8 @@ void to_sequence_shard(const ScheduleContext& ctx, ScheduleClock& clock, const B
   const int p = ctx.world().size();
   const index_t n = ctx.shard_tokens();
   const BlockLayout part_layout = layout.rows_divided_by(p);
-  Buffer<T> parts("Nbody::ulysses_parts", shard.span()), received("Nbody::ulysses_received", shard.span());
+  Buffer<T> parts = unfilled_buffer<T>("Nbody::ulysses_parts", shard.span());
+  Buffer<T> received = unfilled_buffer<T>("Nbody::ulysses_received", shard.span());
   clock.local([&] { split_blocks(ctx.compute_space(), part_layout, p, n, whole.data(), parts.data()); });
   clock.collective([&] {
     ctx.world().all_to_all(parts.data(), received.data(), part_layout.size(n), {what, 0}, ctx.communication_space());
@@ -96,10 +98,10 @@ UlyssesForwardResult<T> ulysses_forward(ScheduleContext& ctx, const Interaction&
   UlyssesState<T>& state = result.state;
   state.targets = detail::to_head_shard(ctx, clock, whole_inter.target_layout(), shard.targets, "all-to-all of targets");
   state.sources = detail::to_head_shard(ctx, clock, whole_inter.source_layout(), shard.sources, "all-to-all of sources");
-  state.results = Buffer<T>("Nbody::ulysses_results", inter.result_layout().size(total));
+  state.results = unfilled_buffer<T>("Nbody::ulysses_results", inter.result_layout().size(total));
   const auto pos = ctx.all_positions();
-  inter.begin(state.results.data(), total);
   clock.compute([&] {
+    inter.begin(state.results.data(), total);
     inter.interact(state.targets.data(), pos, total, state.sources.data(), pos, total, Progress());
     inter.finish();
   });
@@ -122,9 +124,12 @@ ScheduleTimes ulysses_backward(ScheduleContext& ctx, const Interaction& whole_in
   const Buffer<T> d_output =
       detail::to_head_shard(ctx, clock, whole_inter.output_grad_layout(), shard.d_output, "all-to-all of dO");
   const std::size_t targets_size = forward.targets.span();
-  Buffer<T> query("Nbody::ulysses_query", targets_size + inter.query_rest_layout().size(total));
-  Buffer<T> d_targets("Nbody::ulysses_dquery", inter.query_grad_layout().size(total));
-  Buffer<T> d_sources("Nbody::ulysses_dkey", inter.key_grad_layout().size(total));
+  Buffer<T> query = unfilled_buffer<T>("Nbody::ulysses_query", targets_size + inter.query_rest_layout().size(total));
+  Buffer<T> d_targets, d_sources;  // accumulated into by the interaction: zeroed
+  clock.local([&] {
+    d_targets = Buffer<T>("Nbody::ulysses_dquery", inter.query_grad_layout().size(total));
+    d_sources = Buffer<T>("Nbody::ulysses_dkey", inter.key_grad_layout().size(total));
+  });
   const auto pos = ctx.all_positions();
   clock.compute([&] {
     Kokkos::deep_copy(ctx.compute_space(), Kokkos::subview(query, std::make_pair(std::size_t(0), targets_size)),
