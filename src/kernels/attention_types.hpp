@@ -88,13 +88,15 @@ struct AttentionGradients {
 struct TileStats {
   std::int64_t tiles_computed = 0;    ///< tiles with at least one unmasked pair
   std::int64_t tiles_skipped = 0;     ///< fully masked tiles
-  std::int64_t tiles_partial = 0;     ///< tiles masked element by element
-  std::int64_t pairs_unmasked = 0;    ///< (query, key) pairs that interacted, per head
+  std::int64_t tiles_partial = 0;     ///< tiles the mask cuts through
+  std::int64_t pairs_unmasked = 0;    ///< (query, key) pairs that interact (the pairs needed), per head
+  std::int64_t pairs_computed = 0;    ///< pairs evaluated, masked or not (>= pairs_unmasked), per head
   TileStats& operator+=(const TileStats& other) {
     tiles_computed += other.tiles_computed;
     tiles_skipped += other.tiles_skipped;
     tiles_partial += other.tiles_partial;
     pairs_unmasked += other.pairs_unmasked;
+    pairs_computed += other.pairs_computed;
     return *this;
   }
 };

@@ -95,6 +95,22 @@ typename Parameters<T>::Matrix Parameters<T>::as_matrix(const Flat& flat, const 
 }
 
 template <class T>
+typename Parameters<T>::Matrix Parameters<T>::stacked(const Flat& flat, const std::vector<std::string>& names) const {
+  const ParameterInfo& first = info(names.front());
+  require(first.shape.size() == 2, "parameter " + first.name + " is not a matrix");
+  std::int64_t rows = 0;
+  std::size_t next = first.offset;
+  for (const auto& name : names) {
+    const ParameterInfo& i = info(name);
+    require(i.shape.size() == 2 && i.shape[1] == first.shape[1] && i.offset == next,
+            "parameters " + names.front() + " .. " + name + " are not stored back to back with equal columns");
+    rows += i.shape[0];
+    next = i.offset + i.size;
+  }
+  return Matrix(flat.data() + first.offset, rows, first.shape[1]);
+}
+
+template <class T>
 typename Parameters<T>::Vector Parameters<T>::as_vector(const Flat& flat, const ParameterInfo& i) {
   return Vector(flat.data() + i.offset, i.size);
 }

@@ -46,6 +46,11 @@ class Parameters {
   Vector vector(const std::string& name) const { return as_vector(values, info(name)); }
   Vector grad_vector(const std::string& name) const { return as_vector(grads, info(name)); }
 
+  /// \brief Parameters stored back to back with the same column count (e.g. wq, wk, wv) as one
+  /// matrix of their rows, so that one gemm serves them all; throws when they are not adjacent.
+  Matrix stacked_matrix(const std::vector<std::string>& names) const { return stacked(values, names); }
+  Matrix stacked_grad_matrix(const std::vector<std::string>& names) const { return stacked(grads, names); }
+
   /// \brief Deterministic initialisation from `seed` (GPT-2 style: normal(0, 0.02) for
   /// matrices, ones for LayerNorm weights, zeros for biases; the DiT alike), the same on every rank.
   void initialize(std::uint64_t seed);
@@ -56,6 +61,7 @@ class Parameters {
  private:
   static Matrix as_matrix(const Flat& flat, const ParameterInfo& i);
   static Vector as_vector(const Flat& flat, const ParameterInfo& i);
+  Matrix stacked(const Flat& flat, const std::vector<std::string>& names) const;
 
   ModelShape shape_;
   std::vector<ParameterInfo> infos_;

@@ -61,8 +61,10 @@ class AttentionInteraction {
     tokens_ = tokens;
     results_ = results;
     acc_ = {segment_view(results, result_layout(), Segments::output, tokens),
-            kernels::Tensor2<T, MemSpace>("Nbody::attention_max", opt_.heads, tokens),
-            kernels::Tensor2<T, MemSpace>("Nbody::attention_sum", opt_.heads, tokens)};
+            kernels::Tensor2<T, MemSpace>(Kokkos::ViewAllocateWithoutInitializing("Nbody::attention_max"), opt_.heads,
+                                          tokens),
+            kernels::Tensor2<T, MemSpace>(Kokkos::ViewAllocateWithoutInitializing("Nbody::attention_sum"), opt_.heads,
+                                          tokens)};  // forward_init fills them
     kernels::forward_init(space_, acc_);
   }
 

@@ -37,7 +37,7 @@ Buffer<T> ring_steps(ScheduleContext& ctx, ScheduleClock& clock, Interaction& in
   const comm::ProcessGrid& grid = ctx.grid();
   const int rank = ctx.rank(), ring = grid.ring_length();
   const index_t nt = ctx.team_tokens();
-  Buffer<T> next("Nbody::sources_next", current.span());
+  Buffer<T> next = unfilled_buffer<T>("Nbody::sources_next", current.span());
   const auto target_positions = ctx.team_positions(ctx.me().team);
   const int next_rank = grid.ring_neighbour(rank, 1), previous_rank = grid.ring_neighbour(rank, -1);
   for (int step = 0; step < ring; ++step) {
@@ -79,13 +79,13 @@ ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, co
   const Buffer<T> team_sources =
       gather_team(ctx, clock, inter.source_layout(), shard.sources, "team all-gather sources");
 
-  Buffer<T> first("Nbody::sources_current", inter.source_layout().size(nt));
+  Buffer<T> first = unfilled_buffer<T>("Nbody::sources_current", inter.source_layout().size(nt));
   comm::Request initial = exchange(ctx, clock, team_sources, grid.initial_send_target(rank), first,
                                    grid.initial_send_source(rank), {"initial send of sources", 0});
   clock.wait(ctx.world(), initial);
 
-  Buffer<T> team_results("Nbody::team_results", inter.result_layout().size(nt));
-  inter.begin(team_results.data(), nt);
+  Buffer<T> team_results = unfilled_buffer<T>("Nbody::team_results", inter.result_layout().size(nt));
+  clock.compute([&] { inter.begin(team_results.data(), nt); });
   state.sources = detail::ring_steps(ctx, clock, inter, state.team_targets, first);
   clock.compute([&] { inter.finish(); });
   reduce_team(ctx, clock, inter.result_layout(), team_results, inter.combine(ctx.shard_tokens()), shard.results,

@@ -15,9 +15,9 @@ namespace wf::nbody {
 /// \brief Allocates the outputs of a shard of n tokens (results and both gradients).
 template <class Interaction, class T>
 void allocate_outputs(const Interaction& inter, index_t n, ShardBlocks<T>& shard) {
-  shard.results = Buffer<T>("Nbody::results", inter.result_layout().size(n));
-  shard.d_targets = Buffer<T>("Nbody::d_targets", inter.query_grad_layout().size(n));
-  shard.d_sources = Buffer<T>("Nbody::d_sources", inter.key_grad_layout().size(n));
+  shard.results = unfilled_buffer<T>("Nbody::results", inter.result_layout().size(n));
+  shard.d_targets = unfilled_buffer<T>("Nbody::d_targets", inter.query_grad_layout().size(n));
+  shard.d_sources = unfilled_buffer<T>("Nbody::d_sources", inter.key_grad_layout().size(n));
 }
 
 /// \brief What a forward leaves for its backward, with the forward's times.

@@ -18,7 +18,8 @@ Buffer<T> gather_team(const ScheduleContext& ctx, ScheduleClock& clock, const Bl
   const int c = ctx.grid().team_size();
   const index_t n = ctx.shard_tokens();
   if (c == 1) return shard;
-  Buffer<T> gathered("Nbody::gathered", layout.size(n) * c), block("Nbody::team_block", layout.size(n * c));
+  Buffer<T> gathered = unfilled_buffer<T>("Nbody::gathered", layout.size(n) * c);
+  Buffer<T> block = unfilled_buffer<T>("Nbody::team_block", layout.size(n * c));
   clock.collective([&] {
     ctx.team().all_gather(shard.data(), gathered.data(), layout.size(n), {what, 0}, ctx.communication_space());
   });
@@ -36,7 +37,7 @@ void reduce_team(const ScheduleContext& ctx, ScheduleClock& clock, const BlockLa
     clock.local([&] { Kokkos::deep_copy(ctx.compute_space(), shard, block); });
     return;
   }
-  Buffer<T> parts("Nbody::parts", layout.size(n) * c);
+  Buffer<T> parts = unfilled_buffer<T>("Nbody::parts", layout.size(n) * c);
   clock.local([&] { split_blocks(ctx.compute_space(), layout, c, n, block.data(), parts.data()); });
   clock.collective([&] {
     ctx.team().reduce_scatter(parts.data(), shard.data(), layout.size(n), combine, {what, 0},
@@ -60,7 +61,7 @@ template <class T>
 comm::Request exchange(const ScheduleContext& ctx, ScheduleClock& clock, const Buffer<T>& send, int to,
                        const Buffer<T>& recv, int from, comm::Label label) {
   if (to == ctx.rank() && from == ctx.rank()) {
-    Kokkos::deep_copy(ctx.compute_space(), recv, send);
+    clock.local([&] { Kokkos::deep_copy(ctx.compute_space(), recv, send); });
     return comm::Request();
   }
   comm::Communicator& world = ctx.world();

@@ -44,10 +44,10 @@ UlyssesForwardResult<T> ulysses_forward(ScheduleContext& ctx, const Interaction&
   state.sources = detail::to_head_shard(ctx, group, clock,
                                         detail::source_split(whole_inter, whole_inter.source_layout(), p),
                                         shard.sources, "all-to-all of sources");
-  state.results = Buffer<T>("Nbody::ulysses_results", inter.result_layout().size(total));
+  state.results = unfilled_buffer<T>("Nbody::ulysses_results", inter.result_layout().size(total));
   const auto pos = ctx.all_positions();
-  inter.begin(state.results.data(), total);
   clock.compute([&] {
+    inter.begin(state.results.data(), total);
     inter.interact(state.targets.data(), pos, total, state.sources.data(), pos, total, Progress());
     inter.finish();
   });
@@ -71,9 +71,12 @@ ScheduleTimes ulysses_backward(ScheduleContext& ctx, const Interaction& whole_in
   const Buffer<T> d_output = detail::to_head_shard(ctx, group, clock, detail::even_split(whole_inter.output_grad_layout(), p),
                                                    shard.d_output, "all-to-all of dO");
   const std::size_t targets_size = forward.targets.span();
-  Buffer<T> query("Nbody::ulysses_query", targets_size + inter.query_rest_layout().size(total));
-  Buffer<T> d_targets("Nbody::ulysses_dquery", inter.query_grad_layout().size(total));
-  Buffer<T> d_sources("Nbody::ulysses_dkey", inter.key_grad_layout().size(total));
+  Buffer<T> query = unfilled_buffer<T>("Nbody::ulysses_query", targets_size + inter.query_rest_layout().size(total));
+  Buffer<T> d_targets, d_sources;  // accumulated into by the interaction: zeroed
+  clock.local([&] {
+    d_targets = Buffer<T>("Nbody::ulysses_dquery", inter.query_grad_layout().size(total));
+    d_sources = Buffer<T>("Nbody::ulysses_dkey", inter.key_grad_layout().size(total));
+  });
   const auto pos = ctx.all_positions();
   clock.compute([&] {
     Kokkos::deep_copy(ctx.compute_space(), Kokkos::subview(query, std::make_pair(std::size_t(0), targets_size)),
