@@ -10,7 +10,6 @@
 
 #include "core/compat.hpp"
 #include "kernels/attention_pair.hpp"
-#include "kernels/attention_small_head.hpp"
 #include "kernels/attention_tiles.hpp"
 #include "kernels/attention_types.hpp"
 #include "kernels/fast_exp.hpp"
@@ -112,12 +111,10 @@ void forward_update_blas(const Exec& space, const AttentionOptions& opt, const Q
   const auto q_tiles = tile_ranges(qb.pos, opt.q_tile);
   const auto k_tiles = tile_ranges(kvb.pos, opt.kv_tile);
   std::vector<T> score_buffer(static_cast<std::size_t>(opt.q_tile) * opt.kv_tile);
-  small_head::Workspace<T> small(opt.head_dim <= small_head_dim_limit ? opt.q_tile : 0, opt.kv_tile, opt.head_dim);
   const auto all = Kokkos::ALL;
   for (int h = 0; h < opt.heads; ++h) {
     const int kvh = h / opt.group_size();
     const auto block = [&](const TileBlock& b) {
-      if (opt.head_dim <= small_head_dim_limit) return small_head_forward_block(opt, qb, kvb, acc, h, kvh, b, small);
       const auto q_rows = Kokkos::make_pair(b.q0, b.q1), k_rows = Kokkos::make_pair(b.k0, b.k1);
       const auto o = Kokkos::subview(acc.o, h, q_rows, all);
       HostMatrix<T> s(score_buffer.data(), b.q1 - b.q0, b.k1 - b.k0);
@@ -147,14 +144,11 @@ void backward_update_blas(const Exec& space, const AttentionOptions& opt, const 
   const auto k_tiles = tile_ranges(kvb.pos, opt.kv_tile);
   const std::size_t tile_elements = static_cast<std::size_t>(opt.q_tile) * opt.kv_tile;
   std::vector<T> p_buffer(tile_elements), dp_buffer(tile_elements);
-  small_head::Workspace<T> small(opt.head_dim <= small_head_dim_limit ? opt.q_tile : 0, opt.kv_tile, opt.head_dim);
   const auto all = Kokkos::ALL;
   for (int kvh = 0; kvh < opt.kv_heads; ++kvh) {
     for (std::size_t kt = 0; kt < k_tiles.count(); ++kt) {
       for (int h = kvh * opt.group_size(); h < (kvh + 1) * opt.group_size(); ++h) {
         const auto block = [&](const TileBlock& b) {
-          if (opt.head_dim <= small_head_dim_limit)
-            return small_head_backward_block(opt, qb, kvb, grad, h, kvh, b, small);
           const auto q_rows = Kokkos::make_pair(b.q0, b.q1), k_rows = Kokkos::make_pair(b.k0, b.k1);
           const auto q = Kokkos::subview(qb.q, h, q_rows, all), d_o = Kokkos::subview(qb.d_o, h, q_rows, all);
           const auto k = Kokkos::subview(kvb.k, kvh, k_rows, all);
