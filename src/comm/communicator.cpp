@@ -250,13 +250,15 @@ void Communicator::wait_pending(const std::vector<Request*>& requests) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   const double deadline = options_->deadline_seconds;
+  bool done = true;
+  for (Request* request : requests) done = test(*request) && done;
+  if (done) return;  // most waits end here: only a real wait is worth a position
   // Where this rank waits, for a roll call (the deadline is enforced below, not by the watchdog).
   const auto first = std::find_if(requests.begin(), requests.end(), [](Request* r) { return !r->empty(); });
-  if (first == requests.end()) return;
   const DeadlineGuard position((*first)->state()->operation + " step " + std::to_string((*first)->state()->step),
                                false);
   for (;;) {
-    bool done = true;
+    done = true;
     for (Request* request : requests) done = test(*request) && done;
     if (done) return;
     if (std::chrono::duration<double>(clock::now() - start).count() > deadline) break;
