@@ -58,6 +58,15 @@ expect_error_line() {  # exactly one "error:" line, and it contains every argume
 expect_no_error_line() { ! grep -q "error:" "$out" || fail "unexpected error line: $(grep "error:" "$out")"; }
 expect_absent() { for f in "$@"; do [ ! -e "$f" ] || fail "'$f' was left behind"; done; }
 expect_present() { for f in "$@"; do [ -e "$f" ] || fail "'$f' is missing"; done; }
+# The job started in the background ($job) stops itself (WF_FAULT_STOP): waits for it to end and
+# checks the time from the stop to the end, and the exit code of the watchdog's abort.
+expect_self_stop_ends_in_time() {
+  local start
+  start=$(wait_for_stopped_rank)
+  wait $job; rc=$?
+  expect_within "$start" "$(now)"
+  expect_rc 2
+}
 expect_within() {  # START END: the stall ended within the limit
   [ -n "$1" ] || { fail "no rank was ever seen stopped"; return; }
   local took
@@ -86,20 +95,14 @@ case $case_name in
     WF_FAULT_STOP="1:HDF5 write /adam/v/" wallfacer -n 4 "$app" "${train[@]}" --set train.steps=20 \
       --set train.checkpoint_every=3 --set train.checkpoint_prefix=ckpt &
     job=$!
-    start=$(wait_for_stopped_rank)
-    wait $job; rc=$?
-    expect_within "$start" "$(now)"
-    expect_rc 2
+    expect_self_stop_ends_in_time
     expect_error_line "rank 1 does not respond" "ckpt_step000003.h5"
     expect_absent ckpt_step000003.h5 results.h5 ;;  # the .tmp of a killed job may stay; the next run replaces it
   attention_stop)  # rank 2 stops before a ring shift of the attention problem
     WF_FAULT_STOP="2:ring shift of sources" wallfacer -n 4 "$app" "${attention[@]}" \
       --set parallel.deadline_seconds=$deadline --set attention.output=out.h5 &
     job=$!
-    start=$(wait_for_stopped_rank)
-    wait $job; rc=$?
-    expect_within "$start" "$(now)"
-    expect_rc 2
+    expect_self_stop_ends_in_time
     expect_error_line "rank 2 does not respond" "ring shift of sources"
     expect_absent out.h5 out.h5.tmp ;;
   kill9)  # kill -9 of rank 2 in training: the launcher ends the job, nothing half-written stays
