@@ -46,7 +46,9 @@ Buffer<T> to_head_shard(const ScheduleContext& ctx, ScheduleClock& clock, const 
   Buffer<T> whole("Nbody::ulysses_whole", part_layout.size(n * p));
   clock.local([&] { pack_rows(ctx.compute_space(), layout, p, n, shard.data(), packed.data(), false); });
   clock.collective([&] {
+    ctx.communication_after_compute();
     ctx.world().all_to_all(packed.data(), received.data(), part_layout.size(n), {what, 0}, ctx.communication_space());
+    ctx.compute_after_communication();
   });
   clock.local([&] { concat_blocks(ctx.compute_space(), part_layout, p, n, received.data(), whole.data()); });
   return whole;
@@ -62,7 +64,9 @@ void to_sequence_shard(const ScheduleContext& ctx, ScheduleClock& clock, const B
   Buffer<T> parts("Nbody::ulysses_parts", shard.span()), received("Nbody::ulysses_received", shard.span());
   clock.local([&] { split_blocks(ctx.compute_space(), part_layout, p, n, whole.data(), parts.data()); });
   clock.collective([&] {
+    ctx.communication_after_compute();
     ctx.world().all_to_all(parts.data(), received.data(), part_layout.size(n), {what, 0}, ctx.communication_space());
+    ctx.compute_after_communication();
   });
   clock.local([&] { pack_rows(ctx.compute_space(), layout, p, n, received.data(), shard.data(), true); });
 }
@@ -88,7 +92,7 @@ UlyssesForwardResult<T> ulysses_forward(ScheduleContext& ctx, const Interaction&
                                         const ShardBlocks<T>& shard, TraceRecorder* trace = nullptr) {
   static_assert(require_forward_interaction<Interaction, T>() && require_sliceable_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::ulysses_forward");
-  ScheduleClock clock(trace);
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
   const int p = ctx.world().size();
   const index_t total = ctx.shard_tokens() * p;
   Interaction inter = whole_inter.sliced(p);
@@ -115,7 +119,7 @@ ScheduleTimes ulysses_backward(ScheduleContext& ctx, const Interaction& whole_in
                                const ShardBlocks<T>& shard, TraceRecorder* trace = nullptr) {
   static_assert(require_backward_interaction<Interaction, T>() && require_sliceable_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::ulysses_backward");
-  ScheduleClock clock(trace);
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
   const int p = ctx.world().size();
   const index_t total = ctx.shard_tokens() * p;
   Interaction inter = whole_inter.sliced(p);
