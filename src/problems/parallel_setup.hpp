@@ -46,7 +46,7 @@ int team_size_of(const config::RunConfig& cfg, Schedule schedule);
 ScheduleChoice choose_schedule(const config::RunConfig& cfg, Schedule schedule, int processes);
 
 /// \brief The attention options of [attention] (mask from attention.causal, the blas path for
-/// attention.impl = "both").
+/// attention.impl = "both" and, until resolve_tile_path measures, "auto").
 kernels::AttentionOptions attention_options(const config::RunConfig& cfg);
 
 /// \brief `tokens` split over `processes` shards (zigzag for causal runs); throws wf::Error naming
