@@ -190,23 +190,9 @@ Log recorded_run(const wf::testing::ScheduleCase& c) {
   RecordingCommunicator world(comm::make_mpi_communicator(MPI_COMM_WORLD, {}), log);
   const nbody::Sharding sharding(n_total, ranks, c.causal);
   nbody::ScheduleContext ctx(world, comm::ProcessGrid(ranks, c.team_size, c.arrangement), sharding);
-  kernels::AttentionOptions opt;
-  opt.heads = c.heads;
-  opt.kv_heads = c.kv_heads;
-  opt.head_dim = c.head_dim;
-  opt.scale = problem.scale;
-  opt.mask = c.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
-  opt.q_tile = opt.kv_tile = c.tile;
-  RecordedAttention<double> inter(nbody::AttentionInteraction<double>(opt), log);
-  const auto positions = sharding.positions(ctx.shard(), 1);
-  std::vector<double> kv = wf::testing::take_rows(problem.k, c.kv_heads, n_total, c.head_dim, positions);
-  const auto v = wf::testing::take_rows(problem.v, c.kv_heads, n_total, c.head_dim, positions);
-  kv.insert(kv.end(), v.begin(), v.end());
-  nbody::ShardBlocks<double> shard;
-  shard.targets = wf::testing::to_buffer<double>(wf::testing::take_rows(problem.q, c.heads, n_total, c.head_dim, positions));
-  shard.sources = wf::testing::to_buffer<double>(kv);
-  shard.d_output = wf::testing::to_buffer<double>(wf::testing::take_rows(problem.d_o, c.heads, n_total, c.head_dim, positions));
-  nbody::allocate_outputs(inter, sharding.shard_tokens(), shard);
+  RecordedAttention<double> inter(nbody::AttentionInteraction<double>(wf::testing::case_options(c, problem.scale)), log);
+  nbody::ShardBlocks<double> shard =
+      wf::testing::shard_blocks<double>(problem, c, n_total, sharding.positions(ctx.shard(), 1), inter);
   const auto state = nbody::schedule_forward(ctx, c.kind, inter, shard);
   nbody::schedule_backward(ctx, c.kind, c.rotate, inter, state, shard);
   return *log;

@@ -13,7 +13,8 @@
 #   attn_np4
 #   train      a short training run (results file, device memory high-water mark vs predicted)
 # Exits 0 when nothing failed, 1 when a step failed, 2 when it cannot start (no GPU, no CUDA
-# Kokkos): that check takes a second and builds nothing. About 6-8 minutes on one H100.
+# Kokkos): that check takes a second and builds nothing. Everything within GPU_CHECK_BUDGET_S
+# (570 s): a step that would start later fails as "not run". About 6-8 minutes on one H100.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/gpu_check}
@@ -48,11 +49,22 @@ steps=$out/steps.tsv
 : >"$steps"
 failed=0
 
+# The whole check must end within GPU_CHECK_BUDGET_S (default 570 s): a step gets what is left,
+# and a step that finds nothing left fails with that reason.
+budget=${GPU_CHECK_BUDGET_S:-570}
+
 # step NAME TIMEOUT_S COMMAND...: runs COMMAND with its output in logs/NAME.log, records the outcome.
 step() {
   local name=$1 limit=$2
   shift 2
-  local start=$SECONDS status=PASS
+  local start=$SECONDS status=PASS left=$((budget - SECONDS))
+  if [ "$left" -lt 10 ]; then
+    failed=1
+    printf '%s\tFAIL\t0\t%s\n' "$name" "not run: the time budget of $budget s is spent" >>"$steps"
+    echo "gpu_check: $name FAIL (not run: the time budget of $budget s is spent)"
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   echo "gpu_check: $name ..."
   # bash -c: the command may be one of the functions below (exported), timeout needs a program.
   timeout "$limit" bash -c '"$@"' step "$@" >"$out/logs/$name.log" 2>&1 || status=FAIL
@@ -77,7 +89,7 @@ configure_and_build() {
 }
 export here build KOKKOS_ROOT cuda nccl gpus
 export -f configure_and_build
-step build 420 configure_and_build
+step build 300 configure_and_build
 if [ ! -x "$bin" ]; then
   echo "gpu_check: the build failed; see $out/logs/build.log" >&2
   exit 1
@@ -89,21 +101,21 @@ run_suite() {
   cd "$build" || return 1
   # function_size is a host-build check (clang-tidy cannot read nvcc's flags).
   if [ "$gpus" -lt 2 ]; then export GTEST_FILTER="-CommNccl.CollectivesAndCounters"; fi
-  ctest --output-on-failure -j 4 --timeout 240 -E "^function_size$"
+  ctest --output-on-failure -j "$(nproc)" --timeout 240 -E "^function_size$"
 }
 export -f run_suite
-step suite 300 run_suite
+step suite 330 run_suite
 
 # ---- NCCL: one rank per GPU ----------------------------------------------------------------------
 if [ $nccl = ON ]; then
   nccl_ranks=$((gpus < 4 ? gpus : 4))
-  step nccl 120 "${mpi[@]}" -n "$nccl_ranks" "$build/tests/test_comm" --gtest_filter='CommNccl.*'
+  step nccl 60 "${mpi[@]}" -n "$nccl_ranks" "$build/tests/test_comm" --gtest_filter='CommNccl.*'
 else
   skip nccl "no nccl.h under $cuda: the NCCL backend is not built"
 fi
 
 # ---- kernel benchmark: gemm path, fused kernel, cuBLAS gemm rate ---------------------------------
-step kernel 120 "${mpi[@]}" -n 1 "$bin" "$here/inputs/kernel_bench.toml" --set attention.impl=both \
+step kernel 90 "${mpi[@]}" -n 1 "$bin" "$here/inputs/kernel_bench.toml" --set attention.impl=both \
   --set bench.dense_baseline=false --set attention.causal=true
 
 # ---- attention layer, verified against one process, 2 and 4 ranks on one GPU ---------------------
@@ -113,14 +125,14 @@ for ranks in 2 4; do
     skip "attn_np$ranks" "the GPU has $free_mib MiB free, $ranks ranks need about $need MiB"
     continue
   fi
-  step "attn_np$ranks" 120 "${mpi[@]}" -n "$ranks" "$bin" "$here/inputs/attention.toml" --set run.verify=true \
+  step "attn_np$ranks" 90 "${mpi[@]}" -n "$ranks" "$bin" "$here/inputs/attention.toml" --set run.verify=true \
     --set attention.impl=auto --set parallel.team_size=$((ranks == 4 ? 2 : 1)) --set parallel.backend=mpi
 done
 
 # ---- a short training run ------------------------------------------------------------------------
 train_backend=mpi
 [ $nccl = ON ] && train_backend=nccl
-step train 180 "${mpi[@]}" -n 1 "$bin" "$here/inputs/small.toml" --set train.steps=5 --set bench.warmup=1 \
+step train 120 "${mpi[@]}" -n 1 "$bin" "$here/inputs/small.toml" --set train.steps=5 --set bench.warmup=1 \
   --set train.compare_schedule='""' --set attention.impl=auto --set parallel.backend=$train_backend \
   --set train.results="$out/train.h5"
 

@@ -43,7 +43,7 @@ def memory_rows(path):
     with open(path) as log:
         lines = log.read().splitlines()
     for i, line in enumerate(lines):
-        if re.match(r"^\|?\s*peak .* memory per rank", line) and i + 1 < len(lines):
+        if re.match(r"^\|?\s*peak (?!resident).* memory per rank", line) and i + 1 < len(lines):
             values["memory_space_peak_mib"] = number(re.split(r"\s*\|\s*|\s{2,}", line.strip(" |"))[-1])
             values["memory_space_predicted_mib"] = number(re.split(r"\s*\|\s*|\s{2,}", lines[i + 1].strip(" |"))[-1])
     return values

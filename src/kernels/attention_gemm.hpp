@@ -83,11 +83,19 @@ struct ChunkPlace {
   index_t row = 0, rows = 0, column = 0, columns = 0;
   TileMask mask = TileMask::full;
   int stack = 1;  ///< query heads per gemm: the whole group when the chunk holds every row
+  /// Scalars of a [heads][rows][columns] buffer of the chunk.
+  std::size_t size(int heads) const { return static_cast<std::size_t>(heads) * rows * columns; }
 };
 
-/// Calls f(place) for every chunk of the pair that is not fully masked.
-template <class F>
-void for_each_chunk(const AttentionOptions& opt, const TileRanges& rows, const TileRanges& columns, index_t nq, F&& f) {
+/// Calls f(place) for every chunk of the pair (queries at q_pos, keys at k_pos, scalars T) that
+/// is not fully masked.
+template <class T, class Exec, class Mem, class F>
+void for_each_chunk(const Exec& space, const AttentionOptions& opt, const PositionView<Mem>& q_pos,
+                    const PositionView<Mem>& k_pos, F&& f) {
+  const index_t nq = static_cast<index_t>(q_pos.extent(0)), nk = static_cast<index_t>(k_pos.extent(0));
+  if (nq == 0 || nk == 0) return;
+  const GemmChunk chunk = gemm_chunk_of(opt, nq, nk, sizeof(T));
+  const TileRanges rows = chunk_ranges(space, q_pos, chunk.rows), columns = chunk_ranges(space, k_pos, chunk.columns);
   for (std::size_t c = 0; c < columns.count(); ++c) {
     for (std::size_t r = 0; r < rows.count(); ++r) {
       ChunkPlace at{rows.begin[r], rows.end[r] - rows.begin[r], columns.begin[c], columns.end[c] - columns.begin[c]};
@@ -204,14 +212,9 @@ void forward_update_gemm(const Exec& space, const AttentionOptions& opt, const Q
                          const KeyValueBlock<T, Mem>& kvb, const ForwardAccumulator<T, Mem>& acc,
                          GemmWorkspace<T, Mem>& workspace) {
   using namespace gemm_detail;
-  const index_t nq = static_cast<index_t>(qb.q.extent(1)), nk = static_cast<index_t>(kvb.k.extent(1));
-  if (nq == 0 || nk == 0) return;
-  const GemmChunk chunk = gemm_chunk_of(opt, nq, nk, sizeof(T));
   const T scale = static_cast<T>(opt.scale);
-  T* buffer = workspace.scores(static_cast<std::size_t>(opt.heads) * chunk.rows * chunk.columns);
-  for_each_chunk(opt, chunk_ranges(space, qb.pos, chunk.rows), chunk_ranges(space, kvb.pos, chunk.columns), nq,
-                 [&](const ChunkPlace& at) {
-                   const Chunk3<T, Mem> s(buffer, opt.heads, at.rows, at.columns);
+  for_each_chunk<T>(space, opt, qb.pos, kvb.pos, [&](const ChunkPlace& at) {
+                   const Chunk3<T, Mem> s(workspace.scores(at.size(opt.heads)), opt.heads, at.rows, at.columns);
                    for_each_stack(opt, at.stack, [&](int kvh, int h, int stack) {
                      compat::gemm(space, "N", "T", scale, rows_of(qb.q, h, at.row, stack * at.rows),
                                   rows_of(kvb.k, kvh, at.column, at.columns), T(0), stacked(s, h, stack));
@@ -231,17 +234,11 @@ void backward_update_gemm(const Exec& space, const AttentionOptions& opt, const 
                           const KeyValueBlock<T, Mem>& kvb, const AttentionGradients<T, Mem>& grad,
                           GemmWorkspace<T, Mem>& workspace) {
   using namespace gemm_detail;
-  const index_t nq = static_cast<index_t>(qb.q.extent(1)), nk = static_cast<index_t>(kvb.k.extent(1));
-  if (nq == 0 || nk == 0) return;
-  const GemmChunk chunk = gemm_chunk_of(opt, nq, nk, sizeof(T));
   const T scale = static_cast<T>(opt.scale);
-  const std::size_t chunk_size = static_cast<std::size_t>(opt.heads) * chunk.rows * chunk.columns;
-  T* p_buffer = workspace.scores(chunk_size);
-  T* dp_buffer = workspace.score_gradients(chunk_size);
-  for_each_chunk(opt, chunk_ranges(space, qb.pos, chunk.rows), chunk_ranges(space, kvb.pos, chunk.columns), nq,
-                 [&](const ChunkPlace& at) {
-                   const Chunk3<T, Mem> p(p_buffer, opt.heads, at.rows, at.columns);
-                   const Chunk3<T, Mem> dp(dp_buffer, opt.heads, at.rows, at.columns);
+  for_each_chunk<T>(space, opt, qb.pos, kvb.pos, [&](const ChunkPlace& at) {
+                   const Chunk3<T, Mem> p(workspace.scores(at.size(opt.heads)), opt.heads, at.rows, at.columns);
+                   const Chunk3<T, Mem> dp(workspace.score_gradients(at.size(opt.heads)), opt.heads, at.rows,
+                                           at.columns);
                    const index_t rows = at.rows, row = at.row, columns = at.columns, column = at.column;
                    for_each_stack(opt, at.stack, [&](int kvh, int h, int stack) {
                      compat::gemm(space, "N", "T", scale, rows_of(qb.q, h, row, stack * rows),

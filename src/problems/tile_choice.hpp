@@ -13,7 +13,7 @@
 namespace wf::problems {
 
 /// Query (and key) tokens of the block pair attention.impl = "auto" measures, at most.
-constexpr index_t auto_measure_tokens = 4096;
+constexpr index_t auto_measure_tokens = 2048;
 
 /// \brief The tile paths this build's memory runs for `opt`: blas (host memory only), gemm, and
 /// fused when its tiles fit the team scratch (kernels/attention_limits.hpp).
