@@ -91,6 +91,35 @@ std::vector<double> from_buffer(const nbody::Buffer<T>& b, std::size_t first, st
   return std::vector<double>(host.begin(), host.end());
 }
 
+/// The attention options of a case.
+inline kernels::AttentionOptions case_options(const ScheduleCase& c, double scale) {
+  kernels::AttentionOptions opt;
+  opt.heads = c.heads;
+  opt.kv_heads = c.kv_heads;
+  opt.head_dim = c.head_dim;
+  opt.scale = scale;
+  opt.mask = c.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
+  opt.q_tile = opt.kv_tile = c.tile;
+  return opt;
+}
+
+/// The blocks of the own shard (tokens at `positions`) of the global problem, outputs allocated.
+template <class T, class Interaction>
+nbody::ShardBlocks<T> shard_blocks(const reference::AttentionProblem& problem, const ScheduleCase& c,
+                                   std::int64_t n_total, const std::vector<index_t>& positions,
+                                   const Interaction& inter) {
+  const int d = c.head_dim;
+  std::vector<double> kv = take_rows(problem.k, c.kv_heads, n_total, d, positions);
+  const std::vector<double> v = take_rows(problem.v, c.kv_heads, n_total, d, positions);
+  kv.insert(kv.end(), v.begin(), v.end());
+  nbody::ShardBlocks<T> shard;
+  shard.targets = to_buffer<T>(take_rows(problem.q, c.heads, n_total, d, positions));
+  shard.sources = to_buffer<T>(kv);
+  shard.d_output = to_buffer<T>(take_rows(problem.d_o, c.heads, n_total, d, positions));
+  nbody::allocate_outputs(inter, static_cast<index_t>(positions.size()), shard);
+  return shard;
+}
+
 struct DistributedRun {
   ShardOutputs got, expected;
   comm::TrafficCounters traffic;
@@ -114,28 +143,14 @@ DistributedRun run_schedule(const ScheduleCase& c, const comm::CommOptions& opti
   nbody::ScheduleContext ctx = heads ? nbody::ScheduleContext(*world, grid, *heads, sharding)
                                      : nbody::ScheduleContext(*world, grid, sharding);
 
-  kernels::AttentionOptions opt;
-  opt.heads = c.heads;
-  opt.kv_heads = c.kv_heads;
-  opt.head_dim = c.head_dim;
-  opt.scale = problem.scale;
-  opt.mask = c.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
-  opt.q_tile = opt.kv_tile = c.tile;
-  nbody::AttentionInteraction<T> inter(opt);
+  nbody::AttentionInteraction<T> inter(case_options(c, problem.scale));
 
   DistributedRun run;
   run.shard = ctx.shard();
   run.positions = sharding.positions(ctx.shard(), 1);
   const std::int64_t n = sharding.shard_tokens();
   const int d = c.head_dim;
-  std::vector<double> kv = take_rows(problem.k, c.kv_heads, n_total, d, run.positions);
-  const std::vector<double> v = take_rows(problem.v, c.kv_heads, n_total, d, run.positions);
-  kv.insert(kv.end(), v.begin(), v.end());
-  nbody::ShardBlocks<T> shard;
-  shard.targets = to_buffer<T>(take_rows(problem.q, c.heads, n_total, d, run.positions));
-  shard.sources = to_buffer<T>(kv);
-  shard.d_output = to_buffer<T>(take_rows(problem.d_o, c.heads, n_total, d, run.positions));
-  nbody::allocate_outputs(inter, n, shard);
+  nbody::ShardBlocks<T> shard = shard_blocks<T>(problem, c, n_total, run.positions, inter);
 
   world->traffic().clear();
   const auto state = nbody::schedule_forward(ctx, c.kind, inter, shard);

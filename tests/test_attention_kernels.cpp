@@ -89,7 +89,7 @@ TEST_P(AttentionSweep, DoubleMatchesReference) { check_case<double>(std::get<0>(
 
 INSTANTIATE_TEST_SUITE_P(Kernels, AttentionSweep,
                          ::testing::Combine(::testing::ValuesIn(kCases),
-                                            ::testing::Values(TileImpl::blas, TileImpl::fused)),
+                                            ::testing::Values(TileImpl::blas, TileImpl::fused, TileImpl::gemm)),
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param).name) + "_" +
                                   wf::name_of(std::get<1>(info.param));
@@ -123,7 +123,7 @@ TEST(AttentionKernels, CausalTileStatistics) {
 
 // Queries that precede every key see nothing: O = 0, lse = -inf, zero gradients, no NaN.
 TEST(AttentionKernels, FullyMaskedRows) {
-  for (TileImpl impl : {TileImpl::blas, TileImpl::fused}) {
+  for (TileImpl impl : {TileImpl::blas, TileImpl::fused, TileImpl::gemm}) {
     Case c{"masked", 10, 12, 2, 1, 4, 4, 4, true, 1};
     auto p = make_problem(c, 5);
     std::iota(p.q_pos.begin(), p.q_pos.end(), 0);
@@ -152,7 +152,7 @@ TEST(AttentionKernels, ZigzagPositions) {
   }
   for (int j = 0; j < 64; ++j) p.k_pos[static_cast<std::size_t>(j)] = (j * 37) % 128;  // scattered keys
   const auto ref = wf::reference::attention_reference(p);
-  for (TileImpl impl : {TileImpl::blas, TileImpl::fused}) {
+  for (TileImpl impl : {TileImpl::blas, TileImpl::fused, TileImpl::gemm}) {
     const auto got = wf::testing::run_attention<double>(p, {8, 8, impl, 2});
     EXPECT_LE(relative_error(got.o, ref.o), 1e-13);
     EXPECT_LE(max_scaled_error(got.lse, ref.lse), 1e-13);
@@ -160,6 +160,32 @@ TEST(AttentionKernels, ZigzagPositions) {
     EXPECT_LE(relative_error(got.dk, ref.dk), 1e-12);
     EXPECT_LE(relative_error(got.dv, ref.dv), 1e-12);
   }
+}
+
+// The gemm path in chunks smaller than the blocks: one gemm per head (rows of a chunk are not
+// every row), column chunks fully masked (skipped), partly masked and fully visible, zigzag
+// positions and grouped-query heads; against the double reference in both precisions.
+TEST(AttentionKernels, GemmPathChunks) {
+  Case c{"gemm_chunks", 32, 64, 4, 2, 8, 8, 8, true, 2};
+  auto p = make_problem(c, 17);
+  for (int i = 0; i < 16; ++i) {
+    p.q_pos[static_cast<std::size_t>(i)] = 16 + i;
+    p.q_pos[static_cast<std::size_t>(16 + i)] = 96 + i;
+  }
+  std::iota(p.k_pos.begin(), p.k_pos.end(), 24);  // keys 24..87: before, across and after the query chunks
+  const auto ref = wf::reference::attention_reference(p);
+  wf::testing::RunShape shape{8, 8, TileImpl::gemm, 2};
+  shape.gemm_rows = 12;    // chunks straddle the two query chunks and end short
+  shape.gemm_columns = 10;
+  const auto got = wf::testing::run_attention<double>(p, shape);
+  EXPECT_LE(relative_error(got.o, ref.o), 1e-13);
+  EXPECT_LE(max_scaled_error(got.lse, ref.lse), 1e-13);
+  EXPECT_LE(relative_error(got.dq, ref.dq), 1e-12);
+  EXPECT_LE(relative_error(got.dk, ref.dk), 1e-12);
+  EXPECT_LE(relative_error(got.dv, ref.dv), 1e-12);
+  const auto single = wf::testing::run_attention<float>(p, shape);
+  EXPECT_LE(relative_error(single.o, ref.o), Tolerance<float>::forward * eps<float>());
+  EXPECT_LE(relative_error(single.dk, ref.dk), Tolerance<float>::backward * eps<float>());
 }
 
 // A non-default scale is honoured.

@@ -209,7 +209,7 @@ TEST(BadDeck, OutOfRange) {
 TEST(BadDeck, BadEnumString) {
   EXPECT_EQ(deck_error("[attention]\nimpl = \"fast\"\n"),
             "inputs/x.toml: attention.impl = \"fast\" is not allowed "
-            "(expected \"blas\" | \"fused\" | \"both\")");
+            "(expected \"blas\" | \"fused\" | \"gemm\" | \"both\" | \"auto\")");
   EXPECT_TRUE(contains(deck_error("[run]\nprecision = \"half\"\n"), "run.precision = \"half\""));
 }
 

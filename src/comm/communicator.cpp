@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "comm/deadline.hpp"
+#include "core/instances.hpp"
 #include "core/types.hpp"
 
 namespace wf::comm {
@@ -181,6 +182,13 @@ LinkClass Communicator::link_class(int peer) const {
   const int mine = node_of_world_rank_.at(static_cast<std::size_t>(world_rank(rank_)));
   const int theirs = node_of_world_rank_.at(static_cast<std::size_t>(world_rank(peer)));
   return mine == theirs ? LinkClass::same_node : LinkClass::other_node;
+}
+
+void Communicator::order(StreamOrder order, const ExecSpace& compute, const ExecSpace& communication) {
+  if (order == StreamOrder::communication_after_compute)
+    order_instances(compute, communication);
+  else
+    order_instances(communication, compute);
 }
 
 // ---- point to point --------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 // MPI backend: nonblocking point-to-point on a duplicate of the parent communicator.
 // Device buffers go to MPI directly when it is CUDA-aware, otherwise through host copies.
+// MPI is driven by the host: a post fences the instance it is given (the schedules'
+// communication instance, ordered after their compute by Communicator::order) before MPI or a
+// host copy reads a send buffer; host copies of device data run on that instance too.
 #include <Kokkos_Core.hpp>
 
 #include <algorithm>
@@ -60,6 +63,7 @@ struct MpiState final : Request::State {
   std::vector<std::size_t> first;               // transfer i owns requests [first[i], first[i+1])
   std::vector<Transfer> transfers;              // as posted (user buffers)
   std::vector<std::unique_ptr<char[]>> staging;  // host copy per transfer (host-staging path)
+  ExecSpace space;                              // the instance the copies of the staging path run on
 
   bool pending(std::size_t i) const {
     return std::any_of(requests.begin() + static_cast<std::ptrdiff_t>(first[i]),
@@ -142,6 +146,7 @@ class MpiCommunicator final : public Communicator {
   std::shared_ptr<Request::State> post_transfers(const std::vector<Transfer>& transfers, int tag,
                                                  const ExecSpace& space) override {
     auto state = std::make_shared<MpiState>();
+    state->space = space;
     const bool staged = path_ == Path::host_staging;
     // Kernels that wrote the send buffers must be done before MPI (or the host copy) reads them.
     if (std::any_of(transfers.begin(), transfers.end(), [](const Transfer& t) { return t.kind == Transfer::send; }))
@@ -153,7 +158,10 @@ class MpiCommunicator final : public Communicator {
       std::unique_ptr<char[]> host;
       if (staged && t.bytes > 0) {
         host.reset(new char[t.bytes]);
-        if (t.kind == Transfer::send) Kokkos::deep_copy(HostBytes(host.get(), t.bytes), DeviceBytes(buffer, t.bytes));
+        if (t.kind == Transfer::send) {
+          Kokkos::deep_copy(space, HostBytes(host.get(), t.bytes), DeviceBytes(buffer, t.bytes));
+          space.fence();
+        }
         buffer = host.get();
       }
       state->staging.push_back(std::move(host));
@@ -200,7 +208,9 @@ class MpiCommunicator final : public Communicator {
       }
       const Transfer& t = state.transfers[i];
       if (t.kind == Transfer::recv && state.staging[i]) {
-        Kokkos::deep_copy(DeviceBytes(static_cast<char*>(t.data), t.bytes), HostBytes(state.staging[i].get(), t.bytes));
+        Kokkos::deep_copy(state.space, DeviceBytes(static_cast<char*>(t.data), t.bytes),
+                          HostBytes(state.staging[i].get(), t.bytes));
+        state.space.fence();  // complete for every instance once test() says so
         state.staging[i].reset();
       }
       state.items[i].complete = true;

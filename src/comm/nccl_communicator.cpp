@@ -1,7 +1,9 @@
 // NCCL backend: each posted group is one ncclGroupStart/End of ncclSend/ncclRecv on a CUDA
-// stream, followed by a cudaEvent that test() queries. With a CUDA Kokkos the stream is the
-// default execution space's (ordered after the kernels that filled the buffers); with a host
-// Kokkos, buffers are staged through device memory on a stream of the communicator's own.
+// stream, followed by a cudaEvent that test() queries. With a CUDA Kokkos the stream is the one
+// of the instance the operation is given: the schedules' communication instance, its own stream,
+// ordered after their compute stream by events (Communicator::order), so a ring shift runs while
+// the compute stream works (docs/communication.md, "Streams"). With a host Kokkos, buffers are
+// staged through device memory on a stream of the communicator's own.
 #include "comm/collective_errors.hpp"
 #include "comm/communicator.hpp"
 #include "comm/deadline.hpp"

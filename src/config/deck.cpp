@@ -256,7 +256,7 @@ std::optional<DeckProblem> schedule_problem(const RunConfig& config) {
   if ((problem == wf::Problem::attention || problem == wf::Problem::train) && config.attention.impl == TileChoice::both)
     return DeckProblem{{"attention.impl", "run.problem"},
                    "run.problem = " + quoted(name_of(problem)) +
-                       " runs one tile path: attention.impl must be \"blas\" or \"fused\""};
+                       " runs one tile path: attention.impl must be \"blas\", \"fused\", \"gemm\" or \"auto\""};
   return std::nullopt;
 }
 

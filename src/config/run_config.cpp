@@ -207,7 +207,7 @@ std::vector<DeckKey> attention_keys() {
     integer_key("attention.head_dim", &R::attention, &A::head_dim, 1, 1024, "size of one head"),
     bool_key("attention.causal", &R::attention, &A::causal, "causal mask (token i sees tokens <= i)"),
     float_key("attention.scale", &R::attention, &A::scale, 0.0, false, "softmax scale; 0 means 1/sqrt(head_dim)"),
-    enum_key("attention.impl", &R::attention, &A::impl, "BLAS-based path, fused tiled kernel, or both"),
+    enum_key("attention.impl", &R::attention, &A::impl, "tile path: host BLAS tiles, fused kernel, gemm chunks (any memory), every one (kernel problem), or the faster one measured in the run"),
     integer_key("attention.q_tile", &R::attention, &A::q_tile, 1, 65536, "query rows per tile (both tile paths)"),
     integer_key("attention.kv_tile", &R::attention, &A::kv_tile, 1, 65536, "key rows per tile (both tile paths)"),
     string_key("attention.input", &R::attention, &A::input, {}, "HDF5 file with /input/{q,k,v,do} (attention problem); empty: seeded random inputs"),

@@ -29,10 +29,13 @@ enum class Arrangement { team_major, ring_major };
 enum class HeadPlacement { consecutive, strided };
 /// \brief Communicator backend (parallel.backend).
 enum class Backend { mpi, nccl };
-/// \brief Tile implementation of the attention kernels.
-enum class TileImpl { blas, fused };
-/// \brief The tile paths a deck asks for (attention.impl): one of them, or both (kernel problem).
-enum class TileChoice { blas, fused, both };
+/// \brief Tile implementation of the attention kernels: gemm tiles with host loops (host
+/// memory; on device memory it runs as gemm), the fused team kernel, gemm chunks with Kokkos
+/// kernels (any memory, cuBLAS on CUDA).
+enum class TileImpl { blas, fused, gemm };
+/// \brief The tile paths a deck asks for (attention.impl): one of them; every one this build's
+/// memory runs (kernel problem); or the faster one of a short measurement in the run.
+enum class TileChoice { blas, fused, gemm, both, automatic };
 /// \brief Synthetic training data (model.data).
 enum class DataMode { recall, uniform };
 /// \brief The model the training benchmark trains (model.kind).
@@ -56,8 +59,9 @@ WF_ENUM_NAMES(RotateSide, {RotateSide::query, "q"}, {RotateSide::key, "kv"});
 WF_ENUM_NAMES(Arrangement, {Arrangement::team_major, "team-major"}, {Arrangement::ring_major, "ring-major"});
 WF_ENUM_NAMES(HeadPlacement, {HeadPlacement::consecutive, "consecutive"}, {HeadPlacement::strided, "strided"});
 WF_ENUM_NAMES(Backend, {Backend::mpi, "mpi"}, {Backend::nccl, "nccl"});
-WF_ENUM_NAMES(TileImpl, {TileImpl::blas, "blas"}, {TileImpl::fused, "fused"});
-WF_ENUM_NAMES(TileChoice, {TileChoice::blas, "blas"}, {TileChoice::fused, "fused"}, {TileChoice::both, "both"});
+WF_ENUM_NAMES(TileImpl, {TileImpl::blas, "blas"}, {TileImpl::fused, "fused"}, {TileImpl::gemm, "gemm"});
+WF_ENUM_NAMES(TileChoice, {TileChoice::blas, "blas"}, {TileChoice::fused, "fused"}, {TileChoice::gemm, "gemm"},
+              {TileChoice::both, "both"}, {TileChoice::automatic, "auto"});
 WF_ENUM_NAMES(DataMode, {DataMode::recall, "recall"}, {DataMode::uniform, "uniform"});
 WF_ENUM_NAMES(ModelKind, {ModelKind::gpt, "gpt"}, {ModelKind::dit, "dit"});
 #undef WF_ENUM_NAMES

@@ -13,7 +13,7 @@
 #include "comm/deadline.hpp"
 #include "comm/mpi_util.hpp"
 #include "comm/reductions.hpp"
-#include "core/compat.hpp"
+#include "core/kokkos_info.hpp"
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "wf_config.hpp"
@@ -269,7 +269,7 @@ void write_results(const std::string& path, const RunResults& local, MPI_Comm co
   write_attribute(file, "/", "version", WF_VERSION_STRING);
   write_attribute(file, "/", "git_hash", WF_GIT_HASH);
   write_attribute(file, "/", "date", utc_now_iso8601());
-  write_attribute(file, "/", "kokkos_backend", compat::default_execution_space_name());
+  write_attribute(file, "/", "kokkos_backend", kokkos_backend_name());
   write_attribute(file, "/", "ranks", static_cast<std::int64_t>(size_of(comm)));
   write_attribute(file, "/", "problem", local.problem);
   write_attribute(file, "/", "deck", local.deck_text);

@@ -26,7 +26,9 @@ struct AttentionOptions {
   MaskKind mask = MaskKind::none;
   int q_tile = 128;   ///< query rows per tile
   int kv_tile = 128;  ///< key rows per tile
-  TileImpl impl = TileImpl::blas;  ///< KokkosBlas::gemm on tiles (host), or one fused TeamPolicy kernel
+  TileImpl impl = TileImpl::blas;  ///< gemm tiles with host loops, gemm chunks with Kokkos kernels, or fused
+  /// Chunk of the gemm path (query rows x key columns); 0: gemm_chunk() chooses (tests force small ones).
+  std::int64_t gemm_rows = 0, gemm_columns = 0;
   /// Called between tiles by the host path, so that a schedule's transfers progress while it
   /// computes (MPI over shared memory moves data only inside MPI calls). May be empty.
   std::function<void()> progress;

@@ -73,7 +73,7 @@ class AttentionInteraction {
     const kernels::QueryBlock<T, MemSpace> q{segment_view(targets, target_layout(), 0, nt), target_pos};
     kernels::AttentionOptions o = opt_;
     o.progress = progress;
-    kernels::forward_update(space_, o, q, key_values(sources, source_pos, ns), acc_);
+    kernels::forward_update(space_, o, q, key_values(sources, source_pos, ns), acc_, &workspace_);
   }
 
   void finish() {
@@ -119,7 +119,7 @@ class AttentionInteraction {
                                                         segment_view(d_key, kl, Segments::d_value, nk)};
     kernels::AttentionOptions o = opt_;
     o.progress = progress;
-    kernels::backward_update(space_, o, q, key_values(key, key_pos, nk), grad);
+    kernels::backward_update(space_, o, q, key_values(key, key_pos, nk), grad, &workspace_);
   }
 
  private:
@@ -131,6 +131,7 @@ class AttentionInteraction {
   kernels::AttentionOptions opt_;
   ExecSpace space_;
   kernels::ForwardAccumulator<T, MemSpace> acc_;
+  kernels::GemmWorkspace<T, MemSpace> workspace_;  ///< the gemm path's scratch, kept between blocks
   T* results_ = nullptr;
   index_t tokens_ = 0;
 };

@@ -159,7 +159,7 @@ ScheduleTimes multi_ring_backward(ScheduleContext& ctx, Interaction& inter, Rota
                                   TraceRecorder* trace = nullptr) {
   static_assert(require_backward_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::multi_ring_backward");
-  ScheduleClock clock(trace);
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
   const comm::ProcessGrid& grid = ctx.grid();
   const int rank = ctx.rank();
   const Buffer<T> query = detail::query_bundle(ctx, clock, inter, forward, shard);

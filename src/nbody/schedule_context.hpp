@@ -20,6 +20,7 @@
 #include "comm/head_groups.hpp"
 #include "comm/process_grid.hpp"
 #include "core/device_copy.hpp"
+#include "core/instances.hpp"
 #include "nbody/sharding.hpp"
 
 namespace wf::nbody {
@@ -30,10 +31,15 @@ using PositionsView = Kokkos::View<const index_t*, MemSpace>;
 class ScheduleContext {
  public:
   /// \brief Collective over world: splits the team communicator. Throws wf::Error when the
-  /// grid or the sharding does not match the world size. `compute` runs the interactions and
-  /// local reorders, `communication` orders the transfers (both the default instance unless given).
+  /// grid or the sharding does not match the world size. The interactions and local reorders
+  /// run on the default instance; communication on its own instance on a GPU backend (its own
+  /// stream), the same one on host backends (core/instances.hpp).
+  ScheduleContext(comm::Communicator& world, const comm::ProcessGrid& grid, const Sharding& sharding)
+      : ScheduleContext(world, grid, sharding, ExecSpace(), make_communication_instance(ExecSpace())) {}
+  /// \brief The same with given instances: `compute` runs the interactions and local reorders,
+  /// `communication` the transfers, collectives and their local copies.
   ScheduleContext(comm::Communicator& world, const comm::ProcessGrid& grid, const Sharding& sharding,
-                  ExecSpace compute = ExecSpace(), ExecSpace communication = ExecSpace())
+                  ExecSpace compute, ExecSpace communication)
       : world_(world),
         grid_(grid),
         sharding_(sharding),
@@ -79,6 +85,17 @@ class ScheduleContext {
   const comm::GridCoordinates& me() const { return me_; }
   const ExecSpace& compute_space() const { return compute_; }
   const ExecSpace& communication_space() const { return communication_; }
+  /// \brief Ordering point: transfers posted from now on may read what compute wrote so far and
+  /// overwrite what it read (before every send of a block compute produced, and every receive
+  /// into a buffer compute used).
+  void communication_after_compute() const {
+    world_.order(comm::StreamOrder::communication_after_compute, compute_, communication_);
+  }
+  /// \brief Ordering point: compute submitted from now on may read what a collective received
+  /// (point-to-point receives are complete for everyone once wait() returned).
+  void compute_after_communication() const {
+    world_.order(comm::StreamOrder::compute_after_communication, compute_, communication_);
+  }
   int rank() const { return world_.rank(); }
   /// \brief Logical shard of this process: t c + a (independent of the arrangement); with head
   /// groups (t c + a) u + h, h the head rank: head group t c + a holds shards (t c + a) u .. + u - 1.

@@ -1,5 +1,7 @@
 // Team-level steps shared by the schedules: gather shards into a team block, reduce a team
-// block back to shards, point-to-point exchanges that skip self-transfers.
+// block back to shards, point-to-point exchanges that skip self-transfers. Transfers run on
+// the context's communication instance; each step puts the ordering points against the
+// compute instance where its data crosses between the two (docs/communication.md, "Streams").
 #pragma once
 
 #include <memory>
@@ -21,7 +23,9 @@ Buffer<T> gather_team(const ScheduleContext& ctx, ScheduleClock& clock, const Bl
   Buffer<T> gathered = unfilled_buffer<T>("Nbody::gathered", layout.size(n) * c);
   Buffer<T> block = unfilled_buffer<T>("Nbody::team_block", layout.size(n * c));
   clock.collective([&] {
+    ctx.communication_after_compute();  // compute wrote the shard
     ctx.team().all_gather(shard.data(), gathered.data(), layout.size(n), {what, 0}, ctx.communication_space());
+    ctx.compute_after_communication();  // the reorder below reads what arrived
   });
   clock.local([&] { concat_blocks(ctx.compute_space(), layout, c, n, gathered.data(), block.data()); });
   return block;
@@ -39,9 +43,16 @@ void reduce_team(const ScheduleContext& ctx, ScheduleClock& clock, const BlockLa
   }
   Buffer<T> parts = unfilled_buffer<T>("Nbody::parts", layout.size(n) * c);
   clock.local([&] { split_blocks(ctx.compute_space(), layout, c, n, block.data(), parts.data()); });
+  // The combine runs where it was made (the compute instance); what it merged is sent next.
+  const comm::Combine<T> combine_then_send = [&](T* acc, const T* incoming, std::size_t count) {
+    combine(acc, incoming, count);
+    ctx.communication_after_compute();
+  };
   clock.collective([&] {
-    ctx.team().reduce_scatter(parts.data(), shard.data(), layout.size(n), combine, {what, 0},
+    ctx.communication_after_compute();  // compute wrote the parts
+    ctx.team().reduce_scatter(parts.data(), shard.data(), layout.size(n), combine_then_send, {what, 0},
                               ctx.communication_space());
+    ctx.compute_after_communication();  // the caller's compute reads the shard
   });
 }
 
@@ -65,6 +76,8 @@ comm::Request exchange(const ScheduleContext& ctx, ScheduleClock& clock, const B
     return comm::Request();
   }
   comm::Communicator& world = ctx.world();
+  // The send block may have been written, and the receive buffer read, by compute.
+  ctx.communication_after_compute();
   // Point-to-point bytes as the communicator's counters see them (not the buffer sizes).
   const std::uint64_t counted_before = world.traffic().total_bytes();
   comm::Request request = world.post({{comm::Transfer::send, const_cast<T*>(send.data()), send.span() * sizeof(T), to},

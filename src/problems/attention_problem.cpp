@@ -20,6 +20,7 @@
 #include "problems/result_comparison.hpp"
 #include "problems/parallel_setup.hpp"
 #include "problems/problem.hpp"
+#include "problems/tile_choice.hpp"
 
 namespace wf::problems {
 namespace {
@@ -124,7 +125,8 @@ std::string describe_attention_run(const config::RunConfig& cfg, const ParallelS
                                                              : std::string(", rotate ") + name_of(parallel.rotate));
   return "problem attention: schedule " + std::string(name_of(parallel.main.schedule)) + ", " + layout + ", " +
          (sharding.zigzag() ? "zigzag" : "contiguous") + " shards of " + std::to_string(sharding.shard_tokens()) +
-         " tokens, " + name_of(cfg.run.precision) + ", tile path " + name_of(cfg.attention.impl) +
+         " tokens, " + name_of(cfg.run.precision) + ", tile path " +
+         name_of(kernels::effective_impl<MemSpace>(parallel.attention.impl)) +
          "\ncommunicator: " + parallel.world->backend_description();
 }
 
@@ -176,7 +178,12 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   const nbody::Sharding sharding =
       make_sharding(cfg.attention.seq_len, parallel.world->size(), cfg.attention.causal, "attention.seq_len");
   check_verify_size(cfg);
+<<<<<<< HEAD
   nbody::ScheduleContext ctx = make_schedule_context(*parallel.world, parallel.main, sharding);
+=======
+  parallel.attention = resolve_tile_path<T>(cfg, parallel.attention, parallel.main, parallel.world->mpi_comm());
+  nbody::ScheduleContext ctx(*parallel.world, parallel.main.grid, sharding);
+>>>>>>> i8
   nbody::AttentionInteraction<T> inter(parallel.attention, ctx.compute_space());
   comm::log_root(describe_attention_run(cfg, parallel, sharding));
 

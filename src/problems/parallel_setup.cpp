@@ -71,7 +71,9 @@ kernels::AttentionOptions attention_options(const config::RunConfig& cfg) {
   options.mask = cfg.attention.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
   options.q_tile = cfg.attention.q_tile;
   options.kv_tile = cfg.attention.kv_tile;
-  options.impl = cfg.attention.impl == TileChoice::fused ? TileImpl::fused : TileImpl::blas;
+  options.impl = cfg.attention.impl == TileChoice::fused  ? TileImpl::fused
+                 : cfg.attention.impl == TileChoice::gemm ? TileImpl::gemm
+                                                          : TileImpl::blas;  // "auto": see resolve_tile_path
   return options;
 }
 

@@ -63,7 +63,7 @@ nbody::ScheduleContext make_schedule_context(comm::Communicator& world, const Sc
                                              const nbody::Sharding& sharding);
 
 /// \brief The attention options of [attention] (mask from attention.causal, the blas path for
-/// attention.impl = "both").
+/// attention.impl = "both" and, until resolve_tile_path measures, "auto").
 kernels::AttentionOptions attention_options(const config::RunConfig& cfg);
 
 /// \brief `tokens` split over `processes` shards (zigzag for causal runs); throws wf::Error naming

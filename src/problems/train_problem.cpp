@@ -13,13 +13,19 @@
 #include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
 #include "comm/reductions.hpp"
+#include "core/memory_watch.hpp"
 #include "core/region.hpp"
 #include "io/results.hpp"
 #include "kernels/adamw.hpp"
 #include "perf/gemm_rate.hpp"
 #include "perf/report.hpp"
 #include "problems/problem.hpp"
+<<<<<<< HEAD
 #include "problems/train_model.hpp"
+=======
+#include "problems/tile_choice.hpp"
+#include "problems/train_memory.hpp"
+>>>>>>> i8
 #include "problems/train_setup.hpp"
 #include "problems/train_verify.hpp"
 
@@ -200,6 +206,7 @@ double peak_resident_mib() {
 }
 
 /// The per-rank summary of one run (reduce_summary makes it the run's).
+template <class T>
 ScheduleSummary summarize(const TrainingRun& run, const RunOutcome& outcome, double peak_gflops) {
   ScheduleSummary s;
   s.schedule = run.setup.plan.schedule;
@@ -220,6 +227,11 @@ ScheduleSummary summarize(const TrainingRun& run, const RunOutcome& outcome, dou
                      sums.allreduce / steps, sums.optimizer / steps};
   s.final_loss = outcome.steps.empty() ? 0.0 : outcome.steps.back().loss;
   s.peak_mib = peak_resident_mib();
+  s.memory_space_peak_mib = static_cast<double>(memory_space_peak_bytes()) / (1 << 20);
+  s.memory_space_predicted_mib =
+      static_cast<double>(predicted_train_memory_bytes(run.setup.shape, run.setup.plan, run.ctx.shard_tokens(),
+                                                       s.team_size, run.ctx.world().size(), sizeof(T))) /
+      (1 << 20);
   return s;
 }
 
@@ -242,7 +254,9 @@ template <class T>
 bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   const ProfilingRegion region("Problems::train");
   check_train_deck(cfg);
+  start_memory_watch();
   ParallelSetup parallel = make_parallel_setup(cfg, comm);
+  parallel.attention = resolve_tile_path<T>(cfg, parallel.attention, parallel.main, parallel.world->mpi_comm());
   comm::Communicator& world = *parallel.world;
   const TrainSetup setup = make_train_setup(cfg, parallel);
   check_train_verify_size(cfg, setup);
@@ -265,11 +279,12 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
     model::TrainingState state = initial_state<T>(cfg, params, world.mpi_comm(), main_run);
     if (!main_run) comm::log_root("\ncomparison run: parallel.schedule = \"" + std::string(name_of(schedule)) + "\"");
     world.barrier({"trace origin", 0});
+    reset_memory_space_peak();
     if (main_run) trace.reset_origin();
     TraceRecorder scratch(world.rank(), false);
     const TrainingRun run{cfg, run_setup, ctx, main_run ? trace : scratch, main_run};
     const RunOutcome outcome = train<T>(run, params, state);
-    summaries.push_back(reduce_summary(summarize(run, outcome, gemm_gflops), world.mpi_comm()));
+    summaries.push_back(reduce_summary(summarize<T>(run, outcome, gemm_gflops), world.mpi_comm()));
     if (main_run) main_steps = outcome.steps;
     if (outcome.verified) verified = *outcome.verified;
   }

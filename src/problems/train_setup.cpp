@@ -5,6 +5,7 @@
 
 #include "comm/log.hpp"
 #include "comm/reductions.hpp"
+#include "core/memory_watch.hpp"
 #include "core/compat.hpp"
 #include "perf/report.hpp"
 
@@ -129,6 +130,8 @@ ScheduleSummary reduce_summary(const ScheduleSummary& local, MPI_Comm comm) {
   ScheduleSummary reduced = local;
   for (double& seconds : reduced.phase_seconds) seconds = comm::reduce_min_avg_max(comm, seconds).avg;
   reduced.peak_mib = comm::reduce_min_avg_max(comm, local.peak_mib).max;
+  reduced.memory_space_peak_mib = comm::reduce_min_avg_max(comm, local.memory_space_peak_mib).max;
+  reduced.memory_space_predicted_mib = comm::reduce_min_avg_max(comm, local.memory_space_predicted_mib).max;
   return reduced;
 }
 
@@ -167,6 +170,9 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
                            "other compute [s]", "gradient all-reduce [s]", "optimizer [s]"};
   for (std::size_t p = 0; p < 6; ++p) row(phases[p], [p](const ScheduleSummary& s) { return s.phase_seconds[p]; }, 4);
   row("peak resident memory per rank [MiB]", [](const ScheduleSummary& s) { return s.peak_mib; }, 1);
+  const std::string space = memory_space_name();
+  row("peak " + space + " memory per rank [MiB]", [](const ScheduleSummary& s) { return s.memory_space_peak_mib; }, 1);
+  row("  predicted [MiB]", [](const ScheduleSummary& s) { return s.memory_space_predicted_mib; }, 1);
   row("final loss", [](const ScheduleSummary& s) { return s.final_loss; }, 4);
   const std::string baseline = setup.shape.kind == ModelKind::dit
                                    ? "the loss of predicting no noise is about 1"
@@ -185,6 +191,8 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
           {"gradient_allreduce_seconds", m.phase_seconds[gradient_allreduce], "s"},
           {"optimizer_seconds", m.phase_seconds[optimizer], "s"},
           {"peak_resident_mib", m.peak_mib, "MiB"},
+          {"memory_space_peak_mib", m.memory_space_peak_mib, "MiB"},
+          {"memory_space_predicted_mib", m.memory_space_predicted_mib, "MiB"},
           {"final_loss", m.final_loss, "nats"}};
 }
 

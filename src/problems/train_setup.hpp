@@ -59,9 +59,12 @@ struct ScheduleSummary {
   double step_seconds = 0, tokens_per_second = 0, tflops = 0, fraction_of_peak = 0;
   std::array<double, 6> phase_seconds{};  ///< per step, indexed by SummaryPhase
   double final_loss = 0, peak_mib = 0;
+  double memory_space_peak_mib = 0;       ///< Kokkos high-water mark in MemSpace during the run
+  double memory_space_predicted_mib = 0;  ///< predicted_train_memory_bytes()
 };
 
-/// \brief Collective: per-step phase seconds averaged over ranks, peak memory maxed over ranks.
+/// \brief Collective: per-step phase seconds averaged over ranks, peak memories (measured and
+/// predicted) maxed over ranks.
 ScheduleSummary reduce_summary(const ScheduleSummary& local, MPI_Comm comm);
 
 /// \brief Prints the summary table (one column per schedule, already reduced) and PERFORMANCE
