@@ -56,7 +56,11 @@ class ScheduleContext {
   /// one ring group (heads.ring_processes() processes); splits the head group, the ring group
   /// and its team. Throws wf::Error when the sizes do not match.
   ScheduleContext(comm::Communicator& world, const comm::ProcessGrid& grid, const comm::HeadGroups& heads,
-                  const Sharding& sharding, ExecSpace compute = ExecSpace(), ExecSpace communication = ExecSpace())
+                  const Sharding& sharding)
+      : ScheduleContext(world, grid, heads, sharding, ExecSpace(), make_communication_instance(ExecSpace())) {}
+  /// \brief The same with given instances (see the plain constructor).
+  ScheduleContext(comm::Communicator& world, const comm::ProcessGrid& grid, const comm::HeadGroups& heads,
+                  const Sharding& sharding, ExecSpace compute, ExecSpace communication)
       : world_(world),
         grid_(grid),
         sharding_(sharding),

@@ -178,12 +178,8 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   const nbody::Sharding sharding =
       make_sharding(cfg.attention.seq_len, parallel.world->size(), cfg.attention.causal, "attention.seq_len");
   check_verify_size(cfg);
-<<<<<<< HEAD
-  nbody::ScheduleContext ctx = make_schedule_context(*parallel.world, parallel.main, sharding);
-=======
   parallel.attention = resolve_tile_path<T>(cfg, parallel.attention, parallel.main, parallel.world->mpi_comm());
-  nbody::ScheduleContext ctx(*parallel.world, parallel.main.grid, sharding);
->>>>>>> i8
+  nbody::ScheduleContext ctx = make_schedule_context(*parallel.world, parallel.main, sharding);
   nbody::AttentionInteraction<T> inter(parallel.attention, ctx.compute_space());
   comm::log_root(describe_attention_run(cfg, parallel, sharding));
 

@@ -20,12 +20,9 @@
 #include "perf/gemm_rate.hpp"
 #include "perf/report.hpp"
 #include "problems/problem.hpp"
-<<<<<<< HEAD
 #include "problems/train_model.hpp"
-=======
 #include "problems/tile_choice.hpp"
 #include "problems/train_memory.hpp"
->>>>>>> i8
 #include "problems/train_setup.hpp"
 #include "problems/train_verify.hpp"
 
