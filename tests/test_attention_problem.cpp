@@ -7,6 +7,8 @@
 #include "config/deck.hpp"
 #include "io/hdf5.hpp"
 #include "kernels/attention_reference.hpp"
+#include "problems/attention_pairs.hpp"
+#include "problems/parallel_setup.hpp"
 #include "mpi_test_util.hpp"
 #include "problems/problem.hpp"
 #include "test_util.hpp"
@@ -104,6 +106,41 @@ TEST(AttentionProblem, UlyssesWallFacerRoundTripsHdf5) {
   if (p % 2 != 0) GTEST_SKIP() << "head groups of 2 need 2 | P (runs with 2, 4 and 8 ranks)";
   run_case({"ulysses-wallfacer", p == 8 ? 2 : 1, true});
   run_case({"ulysses-wallfacer", p == 8 ? 2 : 1, false});
+}
+
+// The report's pair count: every schedule meets each needed (query, key) pair once, N(N+1)/2
+// per head under the causal mask, and the blas tiles compute within 2 % of them on zigzag shards
+// (N = 1024, 1536, 4096, tile 128; the case is P = 8); the fused path computes cut tiles
+// whole; the gemm path and the hybrid are not counted.
+TEST(AttentionProblem, PairsComputedAgainstNeeded) {
+  const int p = world_size();
+  for (const std::int64_t n : {1024, 1536, 4096}) {
+    for (const char* schedule : {"ring", "wallfacer", "ulysses"}) {
+      const bool wallfacer = std::string(schedule) == "wallfacer";
+      if (wallfacer && p % 4 != 0) continue;
+      std::string deck = "[attention]\nseq_len = " + std::to_string(n) +
+                         "\ncausal = true\nheads = 8\nhead_dim = 16\nq_tile = 128\nkv_tile = 128\nimpl = \"blas\"\n"
+                         "[parallel]\nschedule = \"" + schedule + "\"\nteam_size = " + (wallfacer ? "2" : "1") + "\n";
+      auto cfg = wf::config::config_from_toml(deck, "test deck");
+      const auto choice = wf::problems::choose_schedule(cfg, cfg.parallel.schedule, p);
+      const auto sharding = wf::problems::make_sharding(n, p, true, "attention.seq_len");
+      auto options = wf::problems::attention_options(cfg);
+      const auto blas = wf::problems::count_attention_pairs(sharding, choice, options, wf::testing::world_rank(),
+                                                            MPI_COMM_WORLD);
+      SCOPED_TRACE(std::string(schedule) + ", N = " + std::to_string(n));
+      ASSERT_TRUE(blas.counted);
+      EXPECT_EQ(blas.needed, 8.0 * n * (n + 1) / 2);
+      EXPECT_GE(blas.computed, blas.needed);
+      EXPECT_LE(blas.computed, 1.02 * blas.needed);
+      options.impl = wf::TileImpl::fused;
+      const auto fused = wf::problems::count_attention_pairs(sharding, choice, options, wf::testing::world_rank(),
+                                                             MPI_COMM_WORLD);
+      EXPECT_EQ(fused.needed, blas.needed);
+      EXPECT_GE(fused.computed, blas.computed);
+      options.impl = wf::TileImpl::gemm;
+      EXPECT_FALSE(wf::problems::count_attention_pairs(sharding, choice, options, 0, MPI_COMM_WORLD).counted);
+    }
+  }
 }
 
 TEST(AttentionProblem, BadInputFileFailsOnEveryRank) {

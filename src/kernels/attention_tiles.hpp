@@ -119,9 +119,12 @@ TileStats count_tiles(const AttentionOptions& opt, const HostPositions& q_pos, c
   for (std::size_t qt = 0; qt < q_tiles.count(); ++qt) {
     for (std::size_t kt = 0; kt < k_tiles.count(); ++kt) {
       const TileMask cls = for_each_block(opt.mask, q_tiles, qt, k_tiles, kt, refine, [&](const TileBlock& b) {
-        stats.pairs_computed += (b.q1 - b.q0) * (b.k1 - b.k0);
+        const index_t keys = b.k1 - b.k0;
+        stats.pairs_computed += (b.q1 - b.q0) * keys;
+        // A block's keys hold consecutive positions: a row sees a prefix of them (one row at a time).
         for (index_t i = b.q0; i < b.q1; ++i)
-          for (index_t j = b.k0; j < b.k1; ++j) stats.pairs_unmasked += pair_visible(opt.mask, q_pos(i), k_pos(j));
+          stats.pairs_unmasked +=
+              opt.mask == MaskKind::causal ? tiles_detail::visible_keys(q_pos(i), k_pos(b.k0), keys) : keys;
       });
       stats.tiles_skipped += cls == TileMask::empty;
       stats.tiles_computed += cls != TileMask::empty;

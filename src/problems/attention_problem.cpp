@@ -16,6 +16,7 @@
 #include "perf/report.hpp"
 #include "perf/traffic_model.hpp"
 #include "problems/attention_data.hpp"
+#include "problems/attention_pairs.hpp"
 #include "problems/attention_report.hpp"
 #include "problems/result_comparison.hpp"
 #include "problems/parallel_setup.hpp"
@@ -154,7 +155,7 @@ template <class T>
 AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext& ctx, const ParallelSetup& parallel,
                             const nbody::AttentionInteraction<T>& inter, const Repetition& best) {
   AttentionReport report{parallel.main.schedule, parallel.rotate, best.forward_seconds, best.backward_seconds,
-                         best.forward_times, best.backward_times, best.traffic, best.forward_bytes, {}, {}, 0.0};
+                         best.forward_times, best.backward_times, best.traffic, best.forward_bytes, {}, {}, 0.0, {}};
   report.p2p_seconds_per_byte = measure_p2p_seconds_per_byte<T>(ctx, inter.source_layout().size(ctx.team_tokens()));
   const perf::AttentionTrafficShape shape{cfg.attention.seq_len, cfg.attention.heads, cfg.kv_heads(),
                                           cfg.attention.head_dim, sizeof(T)};
@@ -162,6 +163,7 @@ AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext
   const perf::LinkOf link = [&](int, int peer) { return world.link_class(peer); };
   const auto& grid = parallel.main.grid;
   const auto& heads = parallel.main.heads;
+  report.pairs = count_attention_pairs(ctx.sharding(), parallel.main, inter.options(), world.rank(), world.mpi_comm());
   report.predicted =
       perf::predict_attention_traffic(report.kind, report.side, grid, heads, shape, world.rank(), link, true, true);
   report.predicted_forward =

@@ -128,6 +128,7 @@ std::string performance_line(const config::RunConfig& cfg, const ScheduleChoice&
   line.add("fwd_bytes_per_rank", comm::reduce_min_avg_max(comm, double(r.forward_bytes)).avg, 0);
   line.add("fwd_p2p_bytes_per_rank", comm::reduce_min_avg_max(comm, r.forward_times.p2p_bytes).avg, 0);
   line.add("traffic_matches_model", all_equal ? "1" : "0");
+  if (r.pairs.counted) line.add("pairs_needed", r.pairs.needed, 0).add("pairs_computed", r.pairs.computed, 0);
   return line.str();
 }
 
@@ -150,6 +151,10 @@ bool print_attention_report(const config::RunConfig& cfg, const ScheduleChoice& 
                  "point-to-point " + perf::fixed(forward_p2p.avg, 0) + " (min " + perf::fixed(forward_p2p.min, 0) +
                  ", max " + perf::fixed(forward_p2p.max, 0) + ")");
   if (!all_equal) comm::log_root("ERROR: measured traffic differs from the model on some rank");
+  if (r.pairs.counted)
+    comm::log_root("(query, key) pairs of one pass over every head: " + perf::fixed(r.pairs.computed, 0) +
+                   " computed, " + perf::fixed(r.pairs.needed, 0) + " needed by the mask (" +
+                   perf::fixed(100 * (r.pairs.computed / std::max(r.pairs.needed, 1.0) - 1), 2) + " % more)");
   comm::log_root(performance_line(cfg, choice, r, comm, all_equal));
   return all_equal;
 }

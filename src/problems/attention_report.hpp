@@ -10,6 +10,7 @@
 #include "nbody/schedule.hpp"
 #include "perf/traffic_model.hpp"
 #include "problems/attention_data.hpp"
+#include "problems/attention_pairs.hpp"
 
 namespace wf::problems {
 
@@ -23,6 +24,7 @@ struct AttentionReport {
   std::uint64_t forward_bytes = 0;  ///< counted during the forward alone
   perf::Traffic predicted, predicted_forward;
   double p2p_seconds_per_byte = 0;  ///< from a transfer timed alone (0 when nothing moves)
+  PairCount pairs;                  ///< over the job: what the tiles compute against what the mask needs
 };
 
 /// \brief Seconds per byte of a ring exchange of `scalars` scalars of T timed alone (best of
