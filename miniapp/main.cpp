@@ -1,4 +1,5 @@
-// wallfacer DECK.toml [--set section.key=value ...]: reads the deck, runs its problem, reports.
+// wallfacer [plan|calibrate] DECK.toml [--set section.key=value ...]: reads the deck, runs its
+// problem (or ranks its plans, or measures this machine), reports.
 // Errors reach every rank: one message from rank 0, a non-zero exit everywhere.
 #include <mpi.h>
 
@@ -34,8 +35,9 @@ int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
   bool ok = true, verified = true;
   std::string message;
   try {
-    wf::require(!command_line.deck_path.empty(), "no deck given: wallfacer DECK.toml [--set section.key=value ...]"
-                                                 " (see --help; inputs/default.toml is the default deck)");
+    wf::require(!command_line.deck_path.empty() || command_line.command == wf::config::Command::calibrate,
+                "no deck given: wallfacer DECK.toml [--set section.key=value ...]"
+                " (see --help; inputs/default.toml is the default deck)");
     cfg = wf::config::load_config(command_line.deck_path, command_line.overrides);
   } catch (const std::exception& e) {
     ok = false;
@@ -51,7 +53,7 @@ int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
   // the agreement itself cannot complete (a rank is gone for good), the job is aborted.
   wf::comm::Agreement agreement{0.0, 2 * cfg.parallel.deadline_seconds};
   try {
-    verified = wf::problems::run_problem(cfg, comm);
+    verified = wf::problems::run_command(command_line, cfg, comm);
   } catch (const wf::comm::TimeoutError& e) {
     ok = false;
     message = e.what();

@@ -1,6 +1,9 @@
 // Command-line parsing for the wallfacer program.
 #include "config/command_line.hpp"
 
+#include <cstdlib>
+#include <optional>
+
 #include "config/deck.hpp"
 
 namespace wf::config {
@@ -10,51 +13,110 @@ bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
 
+/// The value of option `name` at argv[i] ("--name value" or "--name=value"); advances i.
+/// Empty when argv[i] is not that option.
+std::optional<std::string> option_value(const std::string& name, int argc, char** argv, int& i) {
+  const std::string argument = argv[i];
+  if (starts_with(argument, name + "=")) {
+    const std::string value = argument.substr(name.size() + 1);
+    if (value.empty()) throw ConfigError("option '" + name + "' needs a value");
+    return value;
+  }
+  if (argument != name) return std::nullopt;
+  // An option in place of the value means the value is missing (values never start with '-').
+  if (i + 1 >= argc || starts_with(argv[i + 1], "-")) throw ConfigError("option '" + name + "' needs a value");
+  return std::string(argv[++i]);
+}
+
+int parse_ranks(const std::string& text) {
+  char* end = nullptr;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end != '\0' || value < 1 || value > (1 << 20))
+    throw ConfigError("--ranks " + text + ": expected an integer in [1, 2^20]");
+  return static_cast<int>(value);
+}
+
+/// The options of `plan` and `calibrate`; false when argv[i] is none of them.
+bool command_option(CommandLine& cl, int argc, char** argv, int& i) {
+  const std::string argument = argv[i];
+  const auto only_for = [&](Command command, const char* name) {
+    if (cl.command != command)
+      throw ConfigError("option '" + argument + "' belongs to 'wallfacer " + name + "' (see --help)");
+  };
+  if (auto v = option_value("--machine", argc, argv, i)) return only_for(Command::plan, "plan"), cl.machine_path = *v, true;
+  if (auto v = option_value("--ranks", argc, argv, i)) return only_for(Command::plan, "plan"), cl.ranks = parse_ranks(*v), true;
+  if (auto v = option_value("--csv", argc, argv, i)) return only_for(Command::plan, "plan"), cl.csv_path = *v, true;
+  if (auto v = option_value("--h5", argc, argv, i)) return only_for(Command::plan, "plan"), cl.hdf5_path = *v, true;
+  if (auto v = option_value("--output", argc, argv, i))
+    return only_for(Command::calibrate, "calibrate"), cl.output_path = *v, true;
+  return false;
+}
+
+/// A bare word: the command (first word only), else the deck.
+void positional(CommandLine& cl, const std::string& argument, bool first) {
+  if (first && (argument == "plan" || argument == "calibrate")) {
+    cl.command = argument == "plan" ? Command::plan : Command::calibrate;
+    return;
+  }
+  if (cl.command == Command::calibrate)
+    throw ConfigError("'wallfacer calibrate' takes no deck ('" + argument + "'); change it with --set");
+  if (!cl.deck_path.empty())
+    throw ConfigError("more than one deck given ('" + cl.deck_path + "' and '" + argument +
+                      "'); give one deck and change it with --set");
+  cl.deck_path = argument;
+}
+
 }  // namespace
 
 CommandLine parse_command_line(int argc, char** argv) {
-  CommandLine command_line;
+  CommandLine cl;
   for (int i = 1; i < argc; ++i) {
     const std::string argument = argv[i];
     if (argument == "-h" || argument == "--help") {
-      command_line.help = true;
+      cl.help = true;
     } else if (argument == "--version") {
-      command_line.version = true;
-    } else if (argument == "--set") {
-      // An option in place of the value means the value is missing (keys never start with '-').
-      if (i + 1 >= argc || starts_with(argv[i + 1], "-"))
-        throw ConfigError("option '--set' needs a value: --set section.key=value");
-      command_line.overrides.emplace_back(argv[++i]);
-    } else if (starts_with(argument, "--set=")) {
-      const std::string value = argument.substr(6);
-      if (value.empty()) throw ConfigError("option '--set' needs a value: --set=section.key=value");
-      command_line.overrides.push_back(value);
+      cl.version = true;
+    } else if (auto value = option_value("--set", argc, argv, i)) {
+      cl.overrides.push_back(*value);
     } else if (starts_with(argument, "--kokkos-")) {
       continue;  // Kokkos' own options: Kokkos::initialize reads them
+    } else if (command_option(cl, argc, argv, i)) {
+      continue;
     } else if (starts_with(argument, "-")) {
       throw ConfigError("unknown option '" + argument + "' (see --help)");
-    } else if (!command_line.deck_path.empty()) {
-      throw ConfigError("more than one deck given ('" + command_line.deck_path + "' and '" +
-                        argument + "'); give one deck and change it with --set");
     } else {
-      command_line.deck_path = argument;
+      positional(cl, argument, i == 1);
     }
   }
-  return command_line;
+  if (cl.command == Command::plan && !cl.help && !cl.version) {
+    if (cl.deck_path.empty()) throw ConfigError("'wallfacer plan' needs a deck: wallfacer plan DECK.toml --machine FILE");
+    if (cl.machine_path.empty()) throw ConfigError("'wallfacer plan' needs --machine FILE (see inputs/machines/)");
+  }
+  return cl;
 }
 
 std::string usage_text() {
   return "Usage: wallfacer DECK.toml [--set section.key=value ...]\n"
+         "       wallfacer plan DECK.toml --machine FILE [--ranks P] [--csv FILE] [--h5 FILE] [--set ...]\n"
+         "       wallfacer calibrate [--output FILE] [--set ...]     (under mpiexec -n 2 or more)\n"
          "       wallfacer --help | --version\n"
          "\n"
          "Runs the benchmark problem described by a TOML deck (reference: docs/decks.md).\n"
          "Keys the deck leaves out take their defaults; --set overrides win over the deck.\n"
+         "`plan` ranks every plan (schedule, team size, arrangement, rotate side) of the deck's model\n"
+         "on a machine file (inputs/machines/, docs/scale.md) by predicted step time; `calibrate`\n"
+         "measures this machine (gemm and attention rates, links between ranks) and writes a\n"
+         "machine file (default inputs/machines/this_host.toml).\n"
          "\n"
          "Options:\n"
          "  --set section.key=value  override one deck key (repeatable; also "
          "--set=section.key=value)\n"
          "                           value is read as TOML (8, 2.5, true, \"x\") or else as plain "
          "text\n"
+         "  --machine FILE           plan: the machine file to plan for\n"
+         "  --ranks P                plan: the process count (default: every device of the machine)\n"
+         "  --csv FILE, --h5 FILE    plan: also write the ranked table as CSV or HDF5\n"
+         "  --output FILE            calibrate: where to write the machine file\n"
          "  -h, --help               print this help and exit\n"
          "  --version                print the version and exit\n"
          "  --kokkos-*               passed to Kokkos\n"

@@ -235,13 +235,14 @@ std::vector<DeckKey> parallel_keys() {
   using P = ParallelSection;
   // clang-format off
   return {
-    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, or Ulysses all-to-all"),
+    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, Ulysses all-to-all, or the best plan for parallel.machine"),
     integer_key("parallel.team_size", &R::parallel, &P::team_size, 1, 4096, "c, the replication factor (1 = ring); c^2 must divide the process count"),
     enum_key("parallel.arrangement", &R::parallel, &P::arrangement, "teams on consecutive ranks, or sub-rings on consecutive ranks"),
     enum_key("parallel.rotate", &R::parallel, &P::rotate, "backward: the query side or the key/value side travels the sub-ring"),
     enum_key("parallel.backend", &R::parallel, &P::backend, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
     integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
     float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 0.0, true, "the longest any wait may take before the run stops with an error"),
+    string_key("parallel.machine", &R::parallel, &P::machine, {}, "machine file (inputs/machines/) that schedule = \"auto\" plans for; in the SimGrid build also the compute rates injected"),
   };
   // clang-format on
 }

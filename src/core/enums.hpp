@@ -17,8 +17,9 @@ namespace wf {
 enum class Problem { kernel, attention, gravity, train };
 /// \brief Scalar type of the timed kernels (run.precision).
 enum class Precision { fp32, fp64 };
-/// \brief Distributed schedule (parallel.schedule): Ring Attention is WallFacer with c = 1.
-enum class Schedule { ring, wallfacer, ulysses };
+/// \brief Distributed schedule (parallel.schedule): Ring Attention is WallFacer with c = 1;
+/// `automatic` ("auto") is replaced by the best plan for parallel.machine before anything runs.
+enum class Schedule { ring, wallfacer, ulysses, automatic };
 /// \brief Which side travels the sub-ring in the backward pass (parallel.rotate).
 enum class RotateSide { query, key };
 /// \brief How teams and sub-rings map to ranks (parallel.arrangement).
@@ -44,7 +45,8 @@ struct EnumNames;
 WF_ENUM_NAMES(Problem, {Problem::kernel, "kernel"}, {Problem::attention, "attention"},
               {Problem::gravity, "gravity"}, {Problem::train, "train"});
 WF_ENUM_NAMES(Precision, {Precision::fp32, "float"}, {Precision::fp64, "double"});
-WF_ENUM_NAMES(Schedule, {Schedule::ring, "ring"}, {Schedule::wallfacer, "wallfacer"}, {Schedule::ulysses, "ulysses"});
+WF_ENUM_NAMES(Schedule, {Schedule::ring, "ring"}, {Schedule::wallfacer, "wallfacer"}, {Schedule::ulysses, "ulysses"},
+              {Schedule::automatic, "auto"});
 WF_ENUM_NAMES(RotateSide, {RotateSide::query, "q"}, {RotateSide::key, "kv"});
 WF_ENUM_NAMES(Arrangement, {Arrangement::team_major, "team-major"}, {Arrangement::ring_major, "ring-major"});
 WF_ENUM_NAMES(Backend, {Backend::mpi, "mpi"}, {Backend::nccl, "nccl"});

@@ -6,10 +6,13 @@
 //   backward: backward_delta(space, dO, O, delta); zero the gradients; backward_update(...) for
 //             every key block. Nothing of size N x N is ever stored: tiles are q_tile x kv_tile.
 // What the tile loops compute and skip is count_tiles() (attention_tiles.hpp), on request.
+// Under a compute injector (core/compute_injection.hpp: the SimGrid build) the updates do not
+// run: they report their visible pairs instead.
 #pragma once
 
 #include <string>
 
+#include "core/compute_injection.hpp"
 #include "core/error.hpp"
 #include "kernels/attention_blas.hpp"
 #include "kernels/attention_fused.hpp"
@@ -17,6 +20,7 @@
 #include "kernels/attention_state.hpp"
 #include "kernels/attention_tiles.hpp"
 #include "kernels/attention_types.hpp"
+#include "kernels/visible_pairs.hpp"
 
 namespace wf::kernels {
 
@@ -39,6 +43,8 @@ template <class Exec, class T, class Mem>
 void forward_update(const Exec& space, const AttentionOptions& opt, const QueryBlock<T, Mem>& qb,
                     const KeyValueBlock<T, Mem>& kvb, const ForwardAccumulator<T, Mem>& acc) {
   require_impl_available<Mem>(opt.impl);
+  if (const ComputeInjector inject = compute_injector())
+    return inject({InjectedWork::attention_forward, visible_pairs(opt.mask, qb.pos, kvb.pos), opt.heads, opt.head_dim});
   if constexpr (blas_path_available<Mem>()) {
     if (opt.impl == TileImpl::blas) return forward_update_blas(space, opt, qb, kvb, acc);
   }
@@ -50,6 +56,8 @@ template <class Exec, class T, class Mem>
 void backward_update(const Exec& space, const AttentionOptions& opt, const BackwardQueryBlock<T, Mem>& qb,
                      const KeyValueBlock<T, Mem>& kvb, const AttentionGradients<T, Mem>& grad) {
   require_impl_available<Mem>(opt.impl);
+  if (const ComputeInjector inject = compute_injector())
+    return inject({InjectedWork::attention_backward, visible_pairs(opt.mask, qb.pos, kvb.pos), opt.heads, opt.head_dim});
   if constexpr (blas_path_available<Mem>()) {
     if (opt.impl == TileImpl::blas) return backward_update_blas(space, opt, qb, kvb, grad);
   }

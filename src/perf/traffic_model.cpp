@@ -3,79 +3,108 @@
 namespace wf::perf {
 namespace {
 
-/// Accumulates sends of one process.
-struct Recorder {
+/// Lists the sends of one process, in posting order.
+struct SendList {
   int rank;
-  const LinkOf& link;
-  Traffic traffic;
-  void send(int peer, double elements, std::size_t scalar_bytes) {
+  std::vector<PlannedSend> sends;
+  void send(SendPhase phase, int index, int peer, double elements) {
     if (peer == rank || elements <= 0) return;
-    const int cls = static_cast<int>(link(rank, peer));
-    traffic.bytes[cls] += static_cast<std::uint64_t>(elements) * scalar_bytes;
-    traffic.messages[cls] += 1;
+    sends.push_back({phase, index, peer, elements});
   }
-  /// Ring collective over the team (all-gather or reduce-scatter): c - 1 messages of
-  /// `chunk` elements to the next member of the team.
-  void team_ring(const comm::ProcessGrid& grid, double chunk, std::size_t scalar_bytes) {
+  /// Ring collective over the team (all-gather or reduce-scatter): c - 1 steps, each one
+  /// message of `chunk` elements to the next member of the team.
+  void team_ring(SendPhase phase, const comm::ProcessGrid& grid, double chunk) {
     const auto me = grid.coordinates(rank);
     const int c = grid.team_size();
     if (c == 1) return;
     const int next = grid.rank_of(me.team, (me.local + 1) % c);
-    for (int s = 0; s < c - 1; ++s) send(next, chunk, scalar_bytes);
+    for (int s = 0; s < c - 1; ++s) send(phase, s, next, chunk);
   }
   /// Pairwise all-to-all over the world: one message of `chunk` elements to every other rank.
-  void all_to_all(int processes, double chunk, std::size_t scalar_bytes) {
-    for (int p = 0; p < processes; ++p) send(p, chunk, scalar_bytes);
+  void all_to_all(int index, int processes, double chunk) {
+    for (int d = 1; d < processes; ++d) send(SendPhase::all_to_all, index, (rank + d) % processes, chunk);
   }
 };
 
+/// Per-token widths (scalars) of the blocks the schedules move.
+struct Widths {
+  double hq, hkv, heads;
+  explicit Widths(const AttentionTrafficShape& s)
+      : hq(double(s.heads) * s.head_dim), hkv(double(s.kv_heads) * s.head_dim), heads(s.heads) {}
+};
+
+void ulysses_sends(SendList& r, int P, double n, const Widths& w, bool forward, bool backward) {
+  const double part = n / P;  // tokens x (rows / P) per peer
+  int index = 0;
+  if (forward) {
+    r.all_to_all(index++, P, w.hq * part);               // Q
+    r.all_to_all(index++, P, 2 * w.hkv * part);          // K, V
+    r.all_to_all(index++, P, (w.hq + w.heads) * part);   // O, lse back
+  }
+  if (backward) {
+    index = 3;  // the backward's all-to-alls are 3, 4, 5 whether or not the forward is listed
+    r.all_to_all(index++, P, w.hq * part);       // dO
+    r.all_to_all(index++, P, w.hq * part);       // dQ back
+    r.all_to_all(index++, P, 2 * w.hkv * part);  // dK, dV back
+  }
+}
+
+void multi_ring_forward_sends(SendList& r, const comm::ProcessGrid& grid, double n, const Widths& w) {
+  const int c = grid.team_size(), G = grid.ring_length();
+  const double team_sources = 2 * w.hkv * c * n;  // K, V of a team block
+  r.team_ring(SendPhase::gather_targets, grid, w.hq * n);
+  r.team_ring(SendPhase::gather_sources, grid, 2 * w.hkv * n);
+  r.send(SendPhase::initial_send, 0, grid.initial_send_target(r.rank), team_sources);
+  for (int s = 1; s < G; ++s) r.send(SendPhase::ring_shift, s, grid.ring_neighbour(r.rank, 1), team_sources);
+  r.team_ring(SendPhase::reduce_results, grid, (w.hq + w.heads) * n);
+}
+
+void multi_ring_backward_sends(SendList& r, RotateSide side, const comm::ProcessGrid& grid, double n,
+                               const Widths& w) {
+  const int c = grid.team_size(), G = grid.ring_length();
+  const int next = grid.ring_neighbour(r.rank, 1);
+  const double team_sources = 2 * w.hkv * c * n;
+  r.team_ring(SendPhase::gather_backward_inputs, grid, (w.hq + 2 * w.heads) * n);
+  const double query_read_only = (2 * w.hq + 2 * w.heads) * c * n, query_grad = w.hq * c * n;
+  const double read_only = side == RotateSide::query ? query_read_only : team_sources;
+  const double accumulator = side == RotateSide::query ? query_grad : team_sources;
+  // Posting order inside a step: the shift serving step s + 1, then the hop after step s.
+  for (int s = 0; s < G; ++s) {
+    if (s + 1 < G) r.send(SendPhase::backward_shift, s + 1, next, read_only);
+    if (G > 1) r.send(SendPhase::backward_accumulator, s, next, accumulator);
+  }
+  r.send(SendPhase::key_gradient_return, 0, grid.key_gradient_return_target(r.rank), team_sources);
+  r.team_ring(SendPhase::reduce_target_grads, grid, w.hq * n);
+  r.team_ring(SendPhase::reduce_source_grads, grid, 2 * w.hkv * n);
+}
+
 }  // namespace
+
+std::vector<PlannedSend> attention_sends(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
+                                         const AttentionTrafficShape& shape, int rank, bool forward, bool backward) {
+  SendList list{rank, {}};
+  const int P = grid.processes();
+  const double n = static_cast<double>(shape.seq_len) / P;  // shard tokens
+  const Widths widths(shape);
+  if (kind == Schedule::ulysses) {
+    ulysses_sends(list, P, n, widths, forward, backward);
+    return list.sends;
+  }
+  if (forward) multi_ring_forward_sends(list, grid, n, widths);
+  if (backward) multi_ring_backward_sends(list, side, grid, n, widths);
+  return list.sends;
+}
 
 Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
                                   const AttentionTrafficShape& shape, int rank, const LinkOf& link, bool forward,
                                   bool backward) {
-  Recorder r{rank, link, {}};
-  const std::size_t b = shape.scalar_bytes;
-  const int P = grid.processes(), c = grid.team_size(), G = grid.ring_length();
-  const double n = static_cast<double>(shape.seq_len) / P;  // shard tokens
-  const double hq = double(shape.heads) * shape.head_dim, hkv = double(shape.kv_heads) * shape.head_dim;
-  const double heads = shape.heads;
-  if (kind == Schedule::ulysses) {
-    const double part = n / P;  // tokens x (rows / P) per peer
-    if (forward) {
-      r.all_to_all(P, hq * part, b);                 // Q
-      r.all_to_all(P, 2 * hkv * part, b);            // K, V
-      r.all_to_all(P, (hq + heads) * part, b);       // O, lse back
-    }
-    if (backward) {
-      r.all_to_all(P, hq * part, b);       // dO
-      r.all_to_all(P, hq * part, b);       // dQ back
-      r.all_to_all(P, 2 * hkv * part, b);  // dK, dV back
-    }
-    return r.traffic;
+  Traffic traffic;
+  for (const PlannedSend& s : attention_sends(kind, side, grid, shape, rank, forward, backward)) {
+    const int cls = static_cast<int>(link(rank, s.peer));
+    traffic.bytes[cls] += static_cast<std::uint64_t>(s.elements) * shape.scalar_bytes;
+    traffic.messages[cls] += 1;
   }
-  const double team_sources = 2 * hkv * c * n;  // K, V of a team block
-  const int next = grid.ring_neighbour(rank, 1);
-  if (forward) {
-    r.team_ring(grid, hq * n, b);        // all-gather Q
-    r.team_ring(grid, 2 * hkv * n, b);   // all-gather K, V
-    r.send(grid.initial_send_target(rank), team_sources, b);
-    for (int s = 1; s < G; ++s) r.send(next, team_sources, b);
-    r.team_ring(grid, (hq + heads) * n, b);  // reduce-scatter O, lse
-  }
-  if (backward) {
-    r.team_ring(grid, (hq + 2 * heads) * n, b);  // all-gather dO, lse, D
-    const double query_read_only = (2 * hq + 2 * heads) * c * n, query_grad = hq * c * n;
-    const double read_only = side == RotateSide::query ? query_read_only : team_sources;
-    const double accumulator = side == RotateSide::query ? query_grad : team_sources;
-    for (int s = 1; s < G; ++s) r.send(next, read_only, b);
-    if (G > 1)
-      for (int s = 0; s < G; ++s) r.send(next, accumulator, b);
-    r.team_ring(grid, hq * n, b);  // reduce-scatter dQ
-    r.send(grid.key_gradient_return_target(rank), team_sources, b);  // dK, dV home
-    r.team_ring(grid, 2 * hkv * n, b);  // reduce-scatter dK, dV
-  }
-  return r.traffic;
+  return traffic;
 }
 
 double closed_form_forward_elements(Schedule kind, int processes, int team_size,

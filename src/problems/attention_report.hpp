@@ -6,7 +6,10 @@
 
 #include "comm/process_grid.hpp"
 #include "config/run_config.hpp"
+#include <optional>
+
 #include "nbody/schedule.hpp"
+#include "perf/cost_model.hpp"
 #include "perf/traffic_model.hpp"
 #include "problems/attention_data.hpp"
 
@@ -22,6 +25,7 @@ struct AttentionReport {
   std::uint64_t forward_bytes = 0;  ///< counted during the forward alone
   perf::Traffic predicted, predicted_forward;
   double p2p_seconds_per_byte = 0;  ///< from a transfer timed alone (0 when nothing moves)
+  std::optional<perf::AttentionCost> model;  ///< the cost model on parallel.machine, when the deck names one
 };
 
 /// \brief Seconds per byte of a ring exchange of `scalars` scalars of T timed alone (best of
