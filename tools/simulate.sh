@@ -8,9 +8,11 @@
 # SimGrid settings: CM02 network model without cross-traffic (a message takes latency +
 # bytes / bandwidth, flows share links max-min), no CPU time of the host charged
 # (smpi/simulate-computation:no: only the injected compute advances simulated time), each
-# rank with its own Kokkos (smpi/privatize-libs). Buffers of WF_SIMGRID_SHARED_BYTES or more
-# (default 16 MiB; 0: none) are shared between ranks (bin/../lib/libwf_simgrid_shared_malloc.so
-# preloaded): their contents are garbage, which a simulated run never reads for a result.
+# rank with its own Kokkos (smpi/privatize-libs), the ring algorithm for MPI_Allgather (the
+# program's communicators call it once; SMPI's default one is O(P^2)). Buffers of
+# WF_SIMGRID_SHARED_BYTES or more (default 16 MiB; 0: none) are shared between ranks
+# (lib/libwf_simgrid_shared_malloc.so preloaded): their contents are garbage, which a
+# simulated run never reads for a result.
 # WF_SIMGRID_EXTRA adds smpirun options.
 set -euo pipefail
 if [ $# -lt 4 ]; then
@@ -34,5 +36,6 @@ preload=""
 LD_PRELOAD=$preload "$SMPIRUN" -np "$ranks" -platform "$work/platform.xml" -hostfile "$work/platform.hosts" \
   --cfg=smpi/privatize-libs:"$KOKKOS_CORE_LIBRARY" --cfg=smpi/simulate-computation:no \
   --cfg=network/model:CM02 --cfg=network/crosstraffic:0 --cfg=smpi/tmpdir:"$work" --cfg=smpi/shared-malloc:global \
+  --cfg=smpi/allgather:ring \
   --log=root.thres:warning --log=smpi_config.thres:error ${WF_SIMGRID_EXTRA:-} \
   "$build/bin/wallfacer" "$deck" --set parallel.machine="$machine" --set parallel.ranks_per_node="$per_node" "$@"

@@ -2,6 +2,7 @@
 #include "config/command_line.hpp"
 
 #include <cstdlib>
+#include <functional>
 #include <optional>
 
 #include "config/deck.hpp"
@@ -28,27 +29,41 @@ std::optional<std::string> option_value(const std::string& name, int argc, char*
   return std::string(argv[++i]);
 }
 
-int parse_ranks(const std::string& text) {
+int parse_integer(const std::string& option, const std::string& text, long low, long high) {
   char* end = nullptr;
   const long value = std::strtol(text.c_str(), &end, 10);
-  if (end == text.c_str() || *end != '\0' || value < 1 || value > (1 << 20))
-    throw ConfigError("--ranks " + text + ": expected an integer in [1, 2^20]");
+  if (end == text.c_str() || *end != '\0' || value < low || value > high)
+    throw ConfigError(option + " " + text + ": expected an integer in [" + std::to_string(low) + ", " +
+                      std::to_string(high) + "]");
   return static_cast<int>(value);
 }
 
 /// The options of `plan` and `calibrate`; false when argv[i] is none of them.
 bool command_option(CommandLine& cl, int argc, char** argv, int& i) {
-  const std::string argument = argv[i];
-  const auto only_for = [&](Command command, const char* name) {
-    if (cl.command != command)
-      throw ConfigError("option '" + argument + "' belongs to 'wallfacer " + name + "' (see --help)");
+  struct Option {
+    const char* name;
+    Command command;
+    std::function<void(const std::string&)> set;
   };
-  if (auto v = option_value("--machine", argc, argv, i)) return only_for(Command::plan, "plan"), cl.machine_path = *v, true;
-  if (auto v = option_value("--ranks", argc, argv, i)) return only_for(Command::plan, "plan"), cl.ranks = parse_ranks(*v), true;
-  if (auto v = option_value("--csv", argc, argv, i)) return only_for(Command::plan, "plan"), cl.csv_path = *v, true;
-  if (auto v = option_value("--h5", argc, argv, i)) return only_for(Command::plan, "plan"), cl.hdf5_path = *v, true;
-  if (auto v = option_value("--output", argc, argv, i))
-    return only_for(Command::calibrate, "calibrate"), cl.output_path = *v, true;
+  const Option options[] = {
+      {"--machine", Command::plan, [&](const std::string& v) { cl.machine_path = v; }},
+      {"--ranks", Command::plan, [&](const std::string& v) { cl.ranks = parse_integer("--ranks", v, 1, 1 << 20); }},
+      {"--scalar-bytes", Command::plan,
+       [&](const std::string& v) { cl.scalar_bytes = parse_integer("--scalar-bytes", v, 1, 16); }},
+      {"--csv", Command::plan, [&](const std::string& v) { cl.csv_path = v; }},
+      {"--h5", Command::plan, [&](const std::string& v) { cl.hdf5_path = v; }},
+      {"--output", Command::calibrate, [&](const std::string& v) { cl.output_path = v; }},
+  };
+  const std::string argument = argv[i];
+  for (const Option& option : options) {
+    const auto value = option_value(option.name, argc, argv, i);
+    if (!value) continue;
+    if (cl.command != option.command)
+      throw ConfigError("option '" + argument + "' belongs to 'wallfacer " +
+                        (option.command == Command::plan ? "plan" : "calibrate") + "' (see --help)");
+    option.set(*value);
+    return true;
+  }
   return false;
 }
 
@@ -97,7 +112,8 @@ CommandLine parse_command_line(int argc, char** argv) {
 
 std::string usage_text() {
   return "Usage: wallfacer DECK.toml [--set section.key=value ...]\n"
-         "       wallfacer plan DECK.toml --machine FILE [--ranks P] [--csv FILE] [--h5 FILE] [--set ...]\n"
+         "       wallfacer plan DECK.toml --machine FILE [--ranks P] [--scalar-bytes B] [--csv FILE] [--h5 FILE]\n"
+         "                      [--set ...]\n"
          "       wallfacer calibrate [--output FILE] [--set ...]     (under mpiexec -n 2 or more)\n"
          "       wallfacer --help | --version\n"
          "\n"
@@ -115,6 +131,8 @@ std::string usage_text() {
          "text\n"
          "  --machine FILE           plan: the machine file to plan for\n"
          "  --ranks P                plan: the process count (default: every device of the machine)\n"
+         "  --scalar-bytes B         plan: bytes per scalar sent and stored (default: run.precision's;\n"
+         "                           2 models bf16 training)\n"
          "  --csv FILE, --h5 FILE    plan: also write the ranked table as CSV or HDF5\n"
          "  --output FILE            calibrate: where to write the machine file\n"
          "  -h, --help               print this help and exit\n"

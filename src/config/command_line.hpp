@@ -18,13 +18,14 @@ struct CommandLine {
   std::string machine_path;            ///< plan: --machine FILE
   int ranks = 0;                       ///< plan: --ranks P (0: every device of the machine)
   std::string csv_path, hdf5_path;     ///< plan: --csv FILE, --h5 FILE
+  int scalar_bytes = 0;                ///< plan: --scalar-bytes B (0: run.precision's; 2 models bf16)
   std::string output_path;             ///< calibrate: --output FILE (machine file to write)
   bool help = false;
   bool version = false;
 };
 
 /// \brief Parses `wallfacer DECK.toml [--set section.key=value ...] [-h|--help] [--version]`,
-/// `wallfacer plan DECK.toml --machine FILE [--ranks P] [--csv FILE] [--h5 FILE] [--set ...]`
+/// `wallfacer plan DECK.toml --machine FILE [--ranks P] [--scalar-bytes B] [--csv FILE] [--h5 FILE] [--set ...]`
 /// and `wallfacer calibrate [--output FILE] [--set ...]`.
 ///
 /// `--set` takes its value as the next argument or after '=' (`--set=key=value`), and may be

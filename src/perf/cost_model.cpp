@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <set>
 #include <utility>
 
 #include "perf/flops.hpp"
+#include "perf/shared_port.hpp"
 
 namespace wf::perf {
 
@@ -24,47 +24,68 @@ NetworkModel::NetworkModel(const config::Machine& machine, const Placement& plac
 
 namespace {
 
-/// A shared resource of the network: {kind, index}.
-enum Resource : int { intra_out, intra_in, net_out, net_in, nic_out, nic_in, backbone };
-using ResourceKey = std::pair<int, int>;
+/// The resources of one flow: indices into a flat table (ports per rank, then NICs per node,
+/// then the backbone) and the bandwidth of each.
+struct FlowResources {
+  int count = 0;
+  int index[5];
+  double bytes_per_second[5];
+  void add(int i, double bandwidth) {
+    index[count] = i;
+    bytes_per_second[count++] = bandwidth;
+  }
+};
 
 }  // namespace
 
-double NetworkModel::phase_seconds(const std::vector<Flow>& flows, bool* shared) const {
-  if (flows.empty()) return 0.0;
+NetworkModel::PhaseTime NetworkModel::phase(const std::vector<Flow>& flows, bool* shared) const {
+  if (flows.empty()) return {};
+  const int P = placement_.ranks, nodes = node_of(P - 1) + 1;
   const double share = placement_.ranks_per_device;
   const double intra = machine_.intra_node.bandwidth_gbs * 1e9 / share, port = machine_.device_network_gbs() * 1e9 / share;
   const double nic = machine_.node_network_gbs() * 1e9, spine = machine_.switch_bandwidth_gbs * 1e9;
-  const bool star = machine_.topology == config::NodeTopology::star;
+  // Table: [0, 4P) ports (intra out, intra in, network out, network in), [4P, 4P + 2 nodes) NICs, then the backbone.
   const auto resources = [&](const Flow& f) {
-    using Resources = std::vector<std::pair<ResourceKey, double>>;
-    if (link(f.from, f.to) == comm::LinkClass::same_node) return Resources{{{intra_out, f.from}, intra}, {{intra_in, f.to}, intra}};
-    Resources r{{{net_out, f.from}, port}, {{net_in, f.to}, port}, {{nic_out, node_of(f.from)}, nic}, {{nic_in, node_of(f.to)}, nic}};
-    if (star) r.push_back({{backbone, 0}, spine});
+    FlowResources r;
+    if (link(f.from, f.to) == comm::LinkClass::same_node) {
+      r.add(f.from, intra);
+      r.add(P + f.to, intra);
+      return r;
+    }
+    r.add(2 * P + f.from, port);
+    r.add(3 * P + f.to, port);
+    r.add(4 * P + node_of(f.from), nic);
+    r.add(4 * P + nodes + node_of(f.to), nic);
+    if (machine_.topology == config::NodeTopology::star) r.add(4 * P + 2 * nodes, spine);
     return r;
   };
-  std::map<ResourceKey, double> load;
-  std::map<ResourceKey, std::set<int>> senders;
-  for (const Flow& f : flows)
-    for (const auto& [key, capacity] : resources(f)) {
-      load[key] += f.bytes;
-      senders[key].insert(f.from);
-    }
-  double seconds = 0.0;
+  std::vector<double> load(std::size_t(4 * P + 2 * nodes + 1), 0.0);
+  std::vector<int> sender(load.size(), -1);  // one rank sending through it, or -2 for several
   for (const Flow& f : flows) {
-    const bool same = link(f.from, f.to) == comm::LinkClass::same_node;
+    const FlowResources r = resources(f);
+    for (int k = 0; k < r.count; ++k) {
+      load[std::size_t(r.index[k])] += f.bytes;
+      int& who = sender[std::size_t(r.index[k])];
+      who = who == -1 || who == f.from ? f.from : -2;
+    }
+  }
+  PhaseTime slowest;
+  for (const Flow& f : flows) {
+    const FlowResources r = resources(f);
     double busiest = 0.0;
-    bool bound_by_shared = false;  // the flow's bottleneck carries other ranks' flows too
-    for (const auto& [key, capacity] : resources(f)) {
-      const double drain = load[key] / capacity;
-      if (drain > busiest) bound_by_shared = key.first >= nic_out && senders[key].size() > 1;
+    bool bound_by_shared = false;  // the flow's bottleneck is a NIC or backbone other ranks use too
+    for (int k = 0; k < r.count; ++k) {
+      const double drain = load[std::size_t(r.index[k])] / r.bytes_per_second[k];
+      // (a tie with the port is no sharing: equal flows through NICs as fast as their ports)
+      if (drain > busiest * (1 + 1e-12)) bound_by_shared = r.index[k] >= 4 * P && sender[std::size_t(r.index[k])] == -2;
       busiest = std::max(busiest, drain);
     }
     if (shared && bound_by_shared) *shared = true;
+    const bool same = link(f.from, f.to) == comm::LinkClass::same_node;
     const double latency = (same ? machine_.intra_node.latency_us : machine_.inter_node_latency_us) * 1e-6;
-    seconds = std::max(seconds, latency + busiest);
+    if (latency + busiest > slowest.seconds) slowest = {latency + busiest, latency};
   }
-  return seconds;
+  return slowest;
 }
 
 comm::ProcessGrid plan_grid(const Plan& plan, int ranks) {
@@ -148,9 +169,20 @@ void multi_ring_forward(LayerClock& clock, const comm::ProcessGrid& grid, const 
   clock.team_collective(SendPhase::reduce_results, c);
 }
 
-void multi_ring_backward(LayerClock& clock, const comm::ProcessGrid& grid, RotateSide side, const StepCompute& compute) {
-  const int c = grid.team_size(), G = grid.ring_length();
-  clock.team_collective(SendPhase::gather_backward_inputs, c);
+/// The backward's G steps (multi_ring_backward.hpp's rotate()): at step s the read-only shift
+/// serving s + 1 starts with the step, the compute runs, the accumulator hop of step s - 1 is
+/// waited for, the hop of step s starts, then the shift is waited for. Hops thus start when the
+/// previous one has arrived and overlap the next step's shift: both go to the next process of
+/// the sub-ring and share its port (SharedPort, at the rate a shift gets in the network model).
+/// Returns when the last hop starts.
+double backward_ring(LayerClock& clock, const comm::ProcessGrid& grid, RotateSide side, const StepCompute& compute) {
+  const int G = grid.ring_length();
+  const auto bytes = [](const std::vector<Flow>& f) { return f.empty() ? 0.0 : f.front().bytes; };
+  const auto probe = clock.flows(SendPhase::backward_shift, 1);
+  const NetworkModel::PhaseTime alone = clock.network.phase(probe, &clock.contention);
+  SharedPort port(alone.latency, bytes(probe) / std::max(alone.seconds - alone.latency, 1e-300));
+  double start = clock.seconds, hop_posted = 0.0;
+  int hop = -1;
   for (int s = 0; s < G; ++s) {
     const auto holder = [&](int r) { return grid.ring_neighbour(r, -s); };
     const double seconds =
@@ -159,9 +191,24 @@ void multi_ring_backward(LayerClock& clock, const comm::ProcessGrid& grid, Rotat
                               [&](int r) { return grid.key_block_after(r, G - 1); })
             : compute.slowest([&](int r) { return grid.coordinates(r).team; },
                               [&](int r) { return grid.key_block_after(holder(r), G - 1); });
-    clock.overlapped(seconds, joined(clock.flows(SendPhase::backward_shift, s + 1),
-                                     clock.flows(SendPhase::backward_accumulator, s - 1)));
+    const int shift = s + 1 < G ? port.post(start, bytes(clock.flows(SendPhase::backward_shift, s + 1))) : -1;
+    clock.compute += seconds;
+    hop_posted = std::max(start + seconds, hop < 0 ? 0.0 : port.finish(hop));
+    if (s + 1 < G) hop = port.post(hop_posted, bytes(clock.flows(SendPhase::backward_accumulator, s)));
+    start = std::max(hop_posted, shift < 0 ? 0.0 : port.finish(shift));
   }
+  return hop_posted;
+}
+
+void multi_ring_backward(LayerClock& clock, const comm::ProcessGrid& grid, RotateSide side, const StepCompute& compute) {
+  const int c = grid.team_size(), G = grid.ring_length();
+  clock.team_collective(SendPhase::gather_backward_inputs, c);
+  if (G > 1)
+    clock.seconds = backward_ring(clock, grid, side, compute);
+  else  // one step, nothing travels
+    clock.overlapped(compute.slowest([&](int r) { return grid.coordinates(r).team; },
+                                     [&](int r) { return grid.key_block_after(r, 0); }),
+                     {});
   const auto last_hop = clock.flows(SendPhase::backward_accumulator, G - 1);
   const auto home = clock.flows(SendPhase::key_gradient_return, 0);
   if (side == RotateSide::query) {

@@ -47,7 +47,14 @@ class NetworkModel {
   /// \brief Seconds until every flow of a set started together has arrived (0 for none);
   /// `shared` (if given) is set when a node's NICs or the backbone carried flows of more than
   /// one rank (the model is exact without such sharing, approximate with it).
-  double phase_seconds(const std::vector<Flow>& flows, bool* shared = nullptr) const;
+  double phase_seconds(const std::vector<Flow>& flows, bool* shared = nullptr) const {
+    return phase(flows, shared).seconds;
+  }
+  /// \brief phase_seconds() and the latency of the flow that arrives last.
+  struct PhaseTime {
+    double seconds = 0.0, latency = 0.0;
+  };
+  PhaseTime phase(const std::vector<Flow>& flows, bool* shared = nullptr) const;
   const Placement& placement() const { return placement_; }
   const config::Machine& machine() const { return machine_; }
 

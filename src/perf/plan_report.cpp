@@ -37,12 +37,20 @@ std::string plan_table(const std::vector<PlanPrediction>& ranked) {
 
 std::string plan_csv(const std::vector<PlanPrediction>& ranked) {
   std::ostringstream out;
-  const auto line = [&](const std::vector<std::string>& row) {
+  const auto line = [&](std::vector<std::string> row, std::vector<std::string> more) {
+    row.insert(row.end(), more.begin(), more.end());
     for (std::size_t c = 0; c < row.size(); ++c) out << (c ? "," : "") << row[c];
     out << '\n';
   };
-  line(header());
-  for (std::size_t i = 0; i < ranked.size(); ++i) line(cells(i, ranked[i]));
+  // The parts of the step too, for scripts that swap in a simulated layer time.
+  line(header(), {"attention_forward_s", "attention_backward_s", "dense_s", "allreduce_s", "schedule", "team_size",
+                  "arrangement", "rotate"});
+  for (std::size_t i = 0; i < ranked.size(); ++i) {
+    const PlanPrediction& p = ranked[i];
+    line(cells(i, p), {fixed(p.attention.forward, 9), fixed(p.attention.backward, 9), fixed(p.dense_seconds, 9),
+                       fixed(p.allreduce_seconds, 9), name_of(p.plan.schedule), std::to_string(p.plan.team_size),
+                       name_of(p.plan.arrangement), name_of(p.plan.rotate)});
+  }
   return out.str();
 }
 

@@ -148,7 +148,7 @@ AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext
   report.predicted = perf::predict_attention_traffic(report.kind, report.side, grid, shape, world.rank(), link, true, true);
   report.predicted_forward =
       perf::predict_attention_traffic(report.kind, report.side, grid, shape, world.rank(), link, true, false);
-  if (!cfg.parallel.machine.empty()) {
+  if (!cfg.parallel.machine.empty() && world.rank() == 0) {  // printed by rank 0 only
     const config::Machine machine = config::load_machine(cfg.parallel.machine);
     const perf::NetworkModel network(machine, perf::place_ranks(machine, world.size()));
     const perf::Plan plan{report.kind, grid.team_size(), grid.arrangement(), report.side};

@@ -152,11 +152,13 @@ bool print_attention_report(const config::RunConfig& cfg, const comm::ProcessGri
                  "point-to-point " + perf::fixed(forward_p2p.avg, 0) + " (min " + perf::fixed(forward_p2p.min, 0) +
                  ", max " + perf::fixed(forward_p2p.max, 0) + ")");
   if (!all_equal) comm::log_root("ERROR: measured traffic differs from the model on some rank");
+  // Collective on every rank; the model is rank 0's (it prints).
+  const double forward_max = comm::reduce_min_avg_max(comm, r.forward_seconds).max;
+  const double backward_max = comm::reduce_min_avg_max(comm, r.backward_seconds).max;
   if (r.model)
     comm::log_root("cost model on " + cfg.parallel.machine + ": forward " + perf::fixed(r.model->forward, 6) +
                    " s, backward " + perf::fixed(r.model->backward, 6) + " s (measured, slowest rank: " +
-                   perf::fixed(comm::reduce_min_avg_max(comm, r.forward_seconds).max, 6) + " s, " +
-                   perf::fixed(comm::reduce_min_avg_max(comm, r.backward_seconds).max, 6) + " s); " +
+                   perf::fixed(forward_max, 6) + " s, " + perf::fixed(backward_max, 6) + " s); " +
                    (r.model->contention ? "links shared between ranks: the model is approximate"
                                         : "no link shared between ranks"));
   comm::log_root(performance_line(cfg, grid, r, comm, all_equal));

@@ -63,10 +63,13 @@ bool run_plan(const config::CommandLine& command_line, const config::RunConfig& 
   require(cfg.attention.seq_len % parts == 0,
           "attention.seq_len = " + std::to_string(cfg.attention.seq_len) + " must be divisible by " +
               std::to_string(parts) + " to plan for " + std::to_string(ranks) + " ranks");
-  const auto ranked = perf::rank_plans(perf::model_spec_from_config(cfg), machine, ranks);
+  perf::ModelSpec model = perf::model_spec_from_config(cfg);
+  if (command_line.scalar_bytes > 0) model.attention.traffic.scalar_bytes = std::size_t(command_line.scalar_bytes);
+  const auto ranked = perf::rank_plans(model, machine, ranks);
   comm::log_root("# plans for " + cfg.deck_path + " on " + machine.name + " (" + machine.path + "), P = " +
                  std::to_string(ranks) + " (" + std::to_string(perf::place_ranks(machine, ranks).ranks_per_node) +
-                 " per node); bytes per rank and layer, forward + backward\n" + perf::plan_table(ranked));
+                 " per node), " + std::to_string(model.attention.traffic.scalar_bytes) +
+                 " bytes per scalar; bytes per rank and layer, forward + backward\n" + perf::plan_table(ranked));
   const perf::PlanPrediction& best = ranked.front();
   comm::log_root(perf::PerformanceLine()
                      .add("problem", "plan")
