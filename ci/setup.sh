@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what WallFacer needs on Debian 12 (only the missing packages), then configures and
-# builds. Usage: bash ci/setup.sh   (env: BUILD_DIR=build, WF_WERROR=OFF, JOBS=nproc)
+# builds. Usage: bash ci/setup.sh   (env: BUILD_DIR=build, WF_WERROR=OFF, JOBS=nproc,
+# WF_SIMGRID=1 also installs SimGrid, whose simulated runs ctest then builds and runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ packages=(
   clang-tidy                                              # tests: function size check (tools/check_function_size.sh)
   python3-h5py python3-matplotlib                         # tools/plot_*.py (and the plot_tools test)
 )
+if [ "${WF_SIMGRID:-0}" = 1 ]; then
+  packages+=(libsimgrid-dev)  # SMPI: simulated clusters (docs/scale.md)
+fi
 missing=()
 for p in "${packages[@]}"; do
   [[ $p == \#* ]] && continue

@@ -1,12 +1,15 @@
-// Preloaded into smpirun by tools/simulate.sh (SimGrid build only): every malloc of at least
-// WF_SIMGRID_SHARED_BYTES bytes made by a simulated rank becomes an SMPI shared allocation
+// The SimGrid build's program links this first (SimGrid loads the program with RTLD_DEEPBIND, so
+// the program and the ranks' Kokkos find this malloc before libc's): with
+// WF_SIMGRID_SHARED_BYTES set (tools/simulate.sh), every malloc of at least that many bytes
+// made by a simulated rank becomes an SMPI shared allocation
 // (SMPI_PARTIAL_SHARED_MALLOC: its pages are one small file mapped again and again, shared by
 // every rank), so the ranks' large buffers cost almost no memory. That is what keeps a
 // paper-sized layer on 64 simulated GPUs within this machine's memory. It is safe only because
 // the simulated run computes nothing from those buffers (compute is injected) and is not
 // checked (run.verify is refused): their contents are garbage. The first MiB of every such
 // block stays private (Kokkos keeps its allocation header there). Nothing of the program
-// changes: Kokkos and std::vector allocate with malloc, which this file replaces.
+// changes: Kokkos allocates its views with malloc, which this file replaces (operator new is
+// libstdc++'s, loaded before the program: std::vector buffers stay private).
 #include <simgrid/actor.h>
 #include <smpi/smpi.h>
 #include <unistd.h>

@@ -1,11 +1,13 @@
 // The cost model and planner against hand-computed cases: the paper's LLaMA-30B worked example
 // (bytes per GPU per layer, forward), alpha-beta phases with and without a shared NIC, a whole
 // Ring and Ulysses layer on two ranks, the pair count against the sharding's positions, plan
-// ranking on toy machines whose answer is obvious, and machine files (good and bad).
+// ranking on toy machines whose answer is obvious, machine files (good and bad), and the
+// command line of plan and calibrate and the deck rules of parallel.schedule = "auto".
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "config/command_line.hpp"
 #include "config/deck.hpp"
 #include "config/machine.hpp"
 #include "nbody/sharding.hpp"
@@ -207,6 +209,67 @@ TEST(MachineFile, BadFilesNameTheKey) {
   EXPECT_NE(machine_error(nan).find("compute.gemm_tflops"), std::string::npos);
   EXPECT_NE(machine_error("[machine\n").find("bad.toml: TOML syntax error"), std::string::npos);
   EXPECT_NE(machine_error("").find("missing key 'machine.name'"), std::string::npos);
+}
+
+wf::config::CommandLine parse(std::vector<std::string> arguments) {
+  arguments.insert(arguments.begin(), "wallfacer");
+  std::vector<char*> argv;
+  for (std::string& argument : arguments) argv.push_back(argument.data());
+  return wf::config::parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+template <class F>
+std::string config_error_of(F&& f) {
+  try {
+    f();
+  } catch (const wf::config::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PlanCommandLine, PlanAndCalibrateOptions) {
+  const auto plan = parse({"plan", "deck.toml", "--machine", "m.toml", "--ranks=64", "--scalar-bytes", "2", "--csv",
+                           "p.csv", "--h5=p.h5", "--set", "attention.heads=4"});
+  EXPECT_EQ(plan.command, wf::config::Command::plan);
+  EXPECT_EQ(plan.deck_path, "deck.toml");
+  EXPECT_EQ(plan.machine_path, "m.toml");
+  EXPECT_EQ(plan.ranks, 64);
+  EXPECT_EQ(plan.scalar_bytes, 2);
+  EXPECT_EQ(plan.csv_path, "p.csv");
+  EXPECT_EQ(plan.hdf5_path, "p.h5");
+  EXPECT_EQ(plan.overrides, std::vector<std::string>{"attention.heads=4"});
+  const auto calibrate = parse({"calibrate", "--output", "host.toml"});
+  EXPECT_EQ(calibrate.command, wf::config::Command::calibrate);
+  EXPECT_EQ(calibrate.output_path, "host.toml");
+  EXPECT_EQ(parse({"deck.toml"}).command, wf::config::Command::run);
+}
+
+TEST(PlanCommandLine, Errors) {
+  EXPECT_NE(config_error_of([] { parse({"plan", "deck.toml"}); }).find("needs --machine"), std::string::npos);
+  EXPECT_NE(config_error_of([] { parse({"plan", "--machine", "m.toml"}); }).find("needs a deck"), std::string::npos);
+  EXPECT_NE(config_error_of([] { parse({"deck.toml", "--machine", "m.toml"}); }).find("belongs to 'wallfacer plan'"),
+            std::string::npos);
+  EXPECT_NE(config_error_of([] { parse({"calibrate", "deck.toml"}); }).find("takes no deck"), std::string::npos);
+  EXPECT_NE(config_error_of([] { parse({"plan", "d.toml", "--machine", "m", "--ranks", "0"}); }).find("--ranks 0"),
+            std::string::npos);
+  EXPECT_NE(config_error_of([] { parse({"plan", "d.toml", "--machine"}); }).find("'--machine' needs a value"),
+            std::string::npos);
+}
+
+TEST(AutoSchedule, DeckRules) {
+  const std::string attention = "[run]\nproblem = \"attention\"\n[parallel]\nschedule = \"auto\"\n";
+  EXPECT_NE(config_error_of([&] { wf::config::config_from_toml(attention, "d.toml"); }).find("needs parallel.machine"),
+            std::string::npos);
+  const auto cfg = wf::config::config_from_toml(attention + "machine = \"m.toml\"\n", "d.toml");
+  EXPECT_EQ(cfg.parallel.schedule, Schedule::automatic);
+  EXPECT_NE(config_error_of([&] {
+              wf::config::config_from_toml(attention + "machine = \"m.toml\"\n", "d.toml", {"run.problem=gravity"});
+            }).find("plans attention"),
+            std::string::npos);
+  EXPECT_NE(config_error_of([&] { wf::config::config_from_toml("", "d.toml", {"train.compare_schedule=auto"}); })
+                .find("train.compare_schedule"),
+            std::string::npos);
 }
 
 }  // namespace

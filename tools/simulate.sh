@@ -11,8 +11,8 @@
 # rank with its own Kokkos (smpi/privatize-libs), the ring algorithm for MPI_Allgather (the
 # program's communicators call it once; SMPI's default one is O(P^2)). Buffers of
 # WF_SIMGRID_SHARED_BYTES or more (default 16 MiB; 0: none) are shared between ranks
-# (lib/libwf_simgrid_shared_malloc.so preloaded): their contents are garbage, which a
-# simulated run never reads for a result.
+# (miniapp/simgrid_shared_malloc.cpp): their contents are garbage, which a simulated run never
+# reads for a result.
 # WF_SIMGRID_EXTRA adds smpirun options.
 set -euo pipefail
 if [ $# -lt 4 ]; then
@@ -28,12 +28,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/wf_simulate.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 "$build/bin/wallfacer-platform" "$machine" "$ranks" "$work/platform"
 per_node=$(sed -nE 's/^devices_per_node *= *([0-9]+).*/\1/p' "$machine")
-shared_malloc=$build/lib/libwf_simgrid_shared_malloc.so
 export WF_SIMGRID_SHARED_BYTES=${WF_SIMGRID_SHARED_BYTES:-16777216}
-preload=""
-[ "$WF_SIMGRID_SHARED_BYTES" != 0 ] && [ -f "$shared_malloc" ] && preload=$shared_malloc
 # shellcheck disable=SC2086
-LD_PRELOAD=$preload "$SMPIRUN" -np "$ranks" -platform "$work/platform.xml" -hostfile "$work/platform.hosts" \
+"$SMPIRUN" -np "$ranks" -platform "$work/platform.xml" -hostfile "$work/platform.hosts" \
   --cfg=smpi/privatize-libs:"$KOKKOS_CORE_LIBRARY" --cfg=smpi/simulate-computation:no \
   --cfg=network/model:CM02 --cfg=network/crosstraffic:0 --cfg=smpi/tmpdir:"$work" --cfg=smpi/shared-malloc:global \
   --cfg=smpi/allgather:ring \

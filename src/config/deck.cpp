@@ -261,8 +261,6 @@ std::optional<DeckProblem> schedule_problem(const RunConfig& config) {
 
 /// parallel.schedule = "auto" plans attention on a machine file.
 std::optional<DeckProblem> auto_schedule_problem(const RunConfig& config) {
-  if (config.train.compare_schedule == Schedule::automatic)
-    return DeckProblem{{"train.compare_schedule"}, "train.compare_schedule = \"auto\" is not supported (name a schedule)"};
   if (config.parallel.schedule != Schedule::automatic) return std::nullopt;
   if (config.parallel.machine.empty())
     return DeckProblem{{"parallel.schedule", "parallel.machine"},

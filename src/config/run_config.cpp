@@ -177,6 +177,12 @@ DeckKey optional_enum_key(const char* name, Section RunConfig::*section, std::op
   return key;
 }
 
+/// `key` with one allowed value taken away.
+DeckKey without_choice(DeckKey key, const std::string& choice) {
+  key.choices.erase(std::remove(key.choices.begin(), key.choices.end(), choice), key.choices.end());
+  return key;
+}
+
 }  // namespace
 
 namespace {
@@ -286,7 +292,7 @@ std::vector<DeckKey> train_keys() {
     string_key("train.results", &R::train, &TR::results, {}, "HDF5 results file (summary, steps, timers, trace); empty: none"),
     bool_key("train.trace", &R::train, &TR::trace, "keep every phase and transfer event of every rank in /trace"),
     float_key("train.peak_gflops", &R::train, &TR::peak_gflops, 0.0, false, "peak GFLOP/s per rank for the fraction-of-peak; 0: the gemm rate measured at start"),
-    optional_enum_key("train.compare_schedule", &R::train, &TR::compare_schedule, "also run the same steps with this schedule and print both tables"),
+    without_choice(optional_enum_key("train.compare_schedule", &R::train, &TR::compare_schedule, "also run the same steps with this schedule and print both tables"), name_of(Schedule::automatic)),
   };
   // clang-format on
 }

@@ -32,7 +32,7 @@ namespace wf::problems {
 namespace {
 
 constexpr index_t calibration_tokens = 512;
-constexpr int calibration_repeats = 5;
+constexpr int calibration_repeats = 10;
 
 /// Best seconds of `repeats` calls of f (after one untimed call), the slowest rank's.
 template <class F>
@@ -128,7 +128,7 @@ std::string machine_file_text(const Measured& m, const config::RunConfig& cfg, i
                      std::to_string(cfg.attention.heads) + " heads x " + std::to_string(cfg.attention.head_dim) +
                      ", " + std::to_string(calibration_tokens) + " x " + std::to_string(calibration_tokens) +
                      " tokens, no mask;\n# intra_node = the ring exchange of the schedules (latency: 64 B, bandwidth: "
-                     "4 MiB vs 64 B); memory = physical memory / ranks.\n# One node: the inter_node numbers repeat "
+                     "2 MiB vs 256 KiB); memory = physical memory / ranks.\n# One node: the inter_node numbers repeat "
                      "the intra-node link (unused).\n";
   text += config::machine_to_toml(m.machine);
   text += "\n[measured]  # for people; the cost model does not read it\nall_gather_chunk_bytes = " +
@@ -149,9 +149,11 @@ Measured measure_machine(const config::RunConfig& cfg, comm::Communicator& world
   const double gemm_gflops = perf::measure_gemm_gflops<float>(cfg.bench.gemm_size, calibration_repeats);
   machine.gemm_tflops = comm::reduce_min_avg_max(comm, gemm_gflops).min * 1e-3;
   std::tie(machine.attention_forward_tflops, machine.attention_backward_tflops) = attention_tflops(cfg, comm);
-  const std::size_t small = 64, large = std::size_t(4) << 20;
+  // Latency: a tiny message. Bandwidth: the slope between two sizes like the schedules' blocks.
+  const std::size_t small = std::size_t(256) << 10, large = std::size_t(2) << 20;
+  const double t_tiny = ring_exchange_seconds(world, 64, comm);
   const double t_small = ring_exchange_seconds(world, small, comm), t_large = ring_exchange_seconds(world, large, comm);
-  machine.intra_node = {double(large - small) / std::max(t_large - t_small, 1e-9) * 1e-9, t_small * 1e6};
+  machine.intra_node = {double(large - small) / std::max(t_large - t_small, 1e-9) * 1e-9, t_tiny * 1e6};
   machine.nics_per_node = 1;
   machine.nic_bandwidth_gbs = machine.intra_node.bandwidth_gbs;
   machine.inter_node_latency_us = machine.intra_node.latency_us;
