@@ -11,8 +11,9 @@
 # rank with its own Kokkos (smpi/privatize-libs), the ring algorithm for MPI_Allgather (the
 # program's communicators call it once; SMPI's default one is O(P^2)). Buffers of
 # WF_SIMGRID_SHARED_BYTES or more (default 16 MiB; 0: none) are shared between ranks
-# (miniapp/simgrid_shared_malloc.cpp): their contents are garbage, which a simulated run never
-# reads for a result.
+# (miniapp/simgrid_shared_malloc.cpp; mapped in blocks of 64 MiB, so that the mappings stay
+# under vm.max_map_count): their contents are garbage, which a simulated run never reads for a
+# result.
 # WF_SIMGRID_EXTRA adds smpirun options.
 set -euo pipefail
 if [ $# -lt 4 ]; then
@@ -33,6 +34,6 @@ export WF_SIMGRID_SHARED_BYTES=${WF_SIMGRID_SHARED_BYTES:-16777216}
 "$SMPIRUN" -np "$ranks" -platform "$work/platform.xml" -hostfile "$work/platform.hosts" \
   --cfg=smpi/privatize-libs:"$KOKKOS_CORE_LIBRARY" --cfg=smpi/simulate-computation:no \
   --cfg=network/model:CM02 --cfg=network/crosstraffic:0 --cfg=smpi/tmpdir:"$work" --cfg=smpi/shared-malloc:global \
-  --cfg=smpi/allgather:ring \
+  --cfg=smpi/allgather:ring --cfg=smpi/shared-malloc-blocksize:67108864 \
   --log=root.thres:warning --log=smpi_config.thres:error ${WF_SIMGRID_EXTRA:-} \
   "$build/bin/wallfacer" "$deck" --set parallel.machine="$machine" --set parallel.ranks_per_node="$per_node" "$@"
