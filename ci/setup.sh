@@ -15,6 +15,8 @@ packages=(
   libgtest-dev                                            # tests
   clang-tidy                                              # tests: function size check (tools/check_function_size.sh)
   python3-h5py python3-matplotlib                         # tools/plot_*.py (and the plot_tools test)
+  python3-torch                                           # tools/dit_torch_check.py (the dit_torch test)
+  procps                                                  # tests: pgrep in the fault suite (tests/cli/faults.sh)
 )
 if [ "${WF_SIMGRID:-0}" = 1 ]; then
   packages+=(libsimgrid-dev)  # SMPI: simulated clusters (docs/scale.md)

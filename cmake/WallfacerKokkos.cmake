@@ -5,6 +5,9 @@
 #   - Debian's Trilinos packages (Kokkos 3.4.1, Serial): their config files define
 #     trilinos_* imported targets and an include dir that must be added by hand;
 #   - an upstream install (Kokkos >= 4.x, e.g. CUDA): Kokkos::kokkos and Kokkos::kokkoskernels.
+# With a CUDA Kokkos, only the targets that use Kokkos go through nvcc (nvcc_wrapper); the
+# Kokkos-free layers (wf_core, wf_config, wf_io) are compiled by the host compiler:
+# wf_host_compiled(TARGET) marks them (toml++ does not compile under nvcc; docs/building.md).
 
 find_package(Kokkos CONFIG REQUIRED)
 find_package(KokkosKernels CONFIG REQUIRED)
@@ -36,6 +39,12 @@ else()
   set(WF_KOKKOS_VERSION "${Kokkos_VERSION}")
   set(WF_KOKKOS_DEVICES "${Kokkos_DEVICES}")
 endif()
+
+set(WF_KOKKOS_CUDA OFF)
+if("CUDA" IN_LIST Kokkos_DEVICES OR Kokkos_ENABLE_CUDA)
+  set(WF_KOKKOS_CUDA ON)
+endif()
+include(WallfacerHostCompiled)
 
 add_library(wf::kokkos ALIAS wf_kokkos)
 add_library(wf::kokkos_kernels ALIAS wf_kokkos_kernels)

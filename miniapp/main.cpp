@@ -1,21 +1,20 @@
 // wallfacer [plan|calibrate] DECK.toml [--set section.key=value ...]: reads the deck, runs its
 // problem (or ranks its plans, or measures this machine), reports.
-// Errors reach every rank: one message from rank 0, a non-zero exit everywhere.
+// Errors reach every rank: one message from rank 0, a non-zero exit everywhere; a rank that
+// stalls ends the job through the watchdog (comm/deadline.hpp, docs/robustness.md).
 #include <mpi.h>
 
 #include <Kokkos_Core.hpp>
-#include <chrono>
 #include <iostream>
 
 #include "comm/collective_errors.hpp"
-#include "comm/communicator.hpp"
+#include "comm/deadline.hpp"
+#include "comm/mpi_util.hpp"
 #include "config/command_line.hpp"
-#include "config/deck.hpp"
 #include "core/blas_threads.hpp"
 #include "core/compat.hpp"
-#include "core/error.hpp"
-#include "core/region.hpp"
 #include "problems/problem.hpp"
+#include "problems/shared_config.hpp"
 #include "wf_config.hpp"
 
 namespace {
@@ -28,37 +27,21 @@ std::string version_text() {
 
 /// Loads the deck and runs its problem; any rank's failure becomes one message and exit 1.
 int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
-  int rank = 0, ranks = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &ranks);
   wf::config::RunConfig cfg;
+  const bool deck_optional = command_line.command == wf::config::Command::calibrate;
+  if (const int code =
+          wf::problems::load_shared_config(command_line.deck_path, command_line.overrides, comm, cfg, deck_optional))
+    return code;
+  if (wf::comm::rank_of(comm) == 0)
+    std::cout << version_text() << "\nexecution space " << wf::compat::default_execution_space_name() << ", "
+              << wf::comm::size_of(comm) << " MPI rank(s), deck " << cfg.deck_path << "\n\n# resolved configuration\n"
+              << cfg.deck_text << std::endl;
+  // Every wait has a deadline: a rank that stalls ends the job through the watchdog (one line
+  // naming it, exit code 2); every other failure reaches the agreement below.
   bool ok = true, verified = true;
   std::string message;
   try {
-    wf::require(!command_line.deck_path.empty() || command_line.command == wf::config::Command::calibrate,
-                "no deck given: wallfacer DECK.toml [--set section.key=value ...]"
-                " (see --help; inputs/default.toml is the default deck)");
-    cfg = wf::config::load_config(command_line.deck_path, command_line.overrides);
-  } catch (const std::exception& e) {
-    ok = false;
-    message = e.what();
-  }
-  if (const int code = wf::comm::collective_exit_code(comm, ok, message)) return code;
-  if (rank == 0)
-    std::cout << version_text() << "\nexecution space " << wf::compat::default_execution_space_name() << ", "
-              << ranks << " MPI rank(s), deck " << cfg.deck_path << "\n\n# resolved configuration\n"
-              << cfg.deck_text << std::endl;
-  // Every wait has a deadline, so every rank gets here: finished, failed, or timed out waiting
-  // for a peer. The earliest timeout is the root of any cascade and is the one reported; if
-  // the agreement itself cannot complete (a rank is gone for good), the job is aborted.
-  wf::comm::Agreement agreement{0.0, 2 * cfg.parallel.deadline_seconds};
-  try {
     verified = wf::problems::run_command(command_line, cfg, comm);
-  } catch (const wf::comm::TimeoutError& e) {
-    ok = false;
-    message = e.what();
-    // Wall-clock time, comparable across ranks (MPI_Wtime may count from each rank's first call).
-    agreement.failure_key = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   } catch (const std::exception& e) {
     ok = false;
     message = e.what();
@@ -67,16 +50,13 @@ int run(const wf::config::CommandLine& command_line, MPI_Comm comm) {
     ok = false;
     message = "verification failed (see the table above)";
   }
-  return wf::comm::collective_exit_code(comm, ok, message, agreement);
+  return wf::comm::collective_exit_code(comm, ok, message);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
+/// Parses the command line, then prints help or the version, or runs the deck.
+int run_program(int argc, char** argv) {
   wf::set_blas_threads(1);
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const int rank = wf::comm::rank_of(MPI_COMM_WORLD);
   // The command line is read before Kokkos starts: --help and --version need no Kokkos.
   wf::config::CommandLine command_line;
   std::string message;
@@ -92,6 +72,25 @@ int main(int argc, char** argv) {
     Kokkos::ScopeGuard kokkos(argc, argv);
     code = run(command_line, MPI_COMM_WORLD);
   }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);  // the watchdog's roll call needs it
+  int code = 0;
+#if WF_SIMGRID
+  // Simulated ranks share one process and block in MPI (a thread polling beside them would
+  // stall the simulation); the simulator reports a lost rank as a deadlock itself.
+  code = run_program(argc, argv);
+#else
+  {
+    const wf::comm::Watchdog watchdog(MPI_COMM_WORLD);  // deadlines on every wait from here on
+    code = run_program(argc, argv);
+  }
+#endif
   MPI_Finalize();
   return code;
 }

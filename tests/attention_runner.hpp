@@ -15,6 +15,7 @@ struct RunShape {
   int q_tile = 16, kv_tile = 16;
   wf::TileImpl impl = wf::TileImpl::blas;
   int key_blocks = 1;  ///< split the keys into this many blocks (one forward_update each)
+  std::int64_t gemm_rows = 0, gemm_columns = 0;  ///< the gemm path's chunk (0: its own choice)
 };
 
 template <class T>
@@ -53,6 +54,8 @@ reference::AttentionResult run_attention(const reference::AttentionProblem& p, c
   opt.q_tile = shape.q_tile;
   opt.kv_tile = shape.kv_tile;
   opt.impl = shape.impl;
+  opt.gemm_rows = shape.gemm_rows;
+  opt.gemm_columns = shape.gemm_columns;
   const std::int64_t nq = p.nq(), nk = p.nk();
   const int d = p.head_dim;
   const auto q = to_device3<T>(p.q, p.heads, nq, d);

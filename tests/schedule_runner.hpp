@@ -6,10 +6,12 @@
 
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "attention_runner.hpp"
 #include "comm/communicator.hpp"
+#include "comm/head_groups.hpp"
 #include "comm/process_grid.hpp"
 #include "nbody/attention_interaction.hpp"
 #include "core/device_copy.hpp"
@@ -27,7 +29,21 @@ struct ScheduleCase {
   Arrangement arrangement = Arrangement::team_major;
   std::int64_t tokens_per_rank = 16;
   int tile = 8;
+  int head_group_size = 2;  ///< u of ulysses-wallfacer
+  HeadPlacement placement = HeadPlacement::consecutive;
 };
+
+/// The ring grid (all ranks, or a ring group's for ulysses-wallfacer) of a case on `ranks` ranks.
+inline comm::ProcessGrid case_grid(const ScheduleCase& c, int ranks) {
+  const bool hybrid = c.kind == Schedule::ulysses_wallfacer;
+  return comm::ProcessGrid(hybrid ? ranks / c.head_group_size : ranks, c.team_size, c.arrangement);
+}
+
+/// The head groups of a ulysses-wallfacer case (none for the other schedules).
+inline std::optional<comm::HeadGroups> case_heads(const ScheduleCase& c, int ranks) {
+  if (c.kind != Schedule::ulysses_wallfacer) return std::nullopt;
+  return comm::HeadGroups(ranks, c.head_group_size, c.placement);
+}
 
 /// Own-shard outputs in double, flattened per tensor in the packed layouts.
 struct ShardOutputs {
@@ -75,6 +91,35 @@ std::vector<double> from_buffer(const nbody::Buffer<T>& b, std::size_t first, st
   return std::vector<double>(host.begin(), host.end());
 }
 
+/// The attention options of a case.
+inline kernels::AttentionOptions case_options(const ScheduleCase& c, double scale) {
+  kernels::AttentionOptions opt;
+  opt.heads = c.heads;
+  opt.kv_heads = c.kv_heads;
+  opt.head_dim = c.head_dim;
+  opt.scale = scale;
+  opt.mask = c.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
+  opt.q_tile = opt.kv_tile = c.tile;
+  return opt;
+}
+
+/// The blocks of the own shard (tokens at `positions`) of the global problem, outputs allocated.
+template <class T, class Interaction>
+nbody::ShardBlocks<T> shard_blocks(const reference::AttentionProblem& problem, const ScheduleCase& c,
+                                   std::int64_t n_total, const std::vector<index_t>& positions,
+                                   const Interaction& inter) {
+  const int d = c.head_dim;
+  std::vector<double> kv = take_rows(problem.k, c.kv_heads, n_total, d, positions);
+  const std::vector<double> v = take_rows(problem.v, c.kv_heads, n_total, d, positions);
+  kv.insert(kv.end(), v.begin(), v.end());
+  nbody::ShardBlocks<T> shard;
+  shard.targets = to_buffer<T>(take_rows(problem.q, c.heads, n_total, d, positions));
+  shard.sources = to_buffer<T>(kv);
+  shard.d_output = to_buffer<T>(take_rows(problem.d_o, c.heads, n_total, d, positions));
+  nbody::allocate_outputs(inter, static_cast<index_t>(positions.size()), shard);
+  return shard;
+}
+
 struct DistributedRun {
   ShardOutputs got, expected;
   comm::TrafficCounters traffic;
@@ -92,32 +137,20 @@ DistributedRun run_schedule(const ScheduleCase& c, const comm::CommOptions& opti
   const std::int64_t n_total = c.tokens_per_rank * ranks;
   const auto problem = global_problem(c, n_total);
   auto world = comm::make_mpi_communicator(MPI_COMM_WORLD, options);
-  const comm::ProcessGrid grid(ranks, c.team_size, c.arrangement);
+  const comm::ProcessGrid grid = case_grid(c, ranks);
+  const auto heads = case_heads(c, ranks);
   const nbody::Sharding sharding(n_total, ranks, c.causal);
-  nbody::ScheduleContext ctx(*world, grid, sharding);
+  nbody::ScheduleContext ctx = heads ? nbody::ScheduleContext(*world, grid, *heads, sharding)
+                                     : nbody::ScheduleContext(*world, grid, sharding);
 
-  kernels::AttentionOptions opt;
-  opt.heads = c.heads;
-  opt.kv_heads = c.kv_heads;
-  opt.head_dim = c.head_dim;
-  opt.scale = problem.scale;
-  opt.mask = c.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
-  opt.q_tile = opt.kv_tile = c.tile;
-  nbody::AttentionInteraction<T> inter(opt);
+  nbody::AttentionInteraction<T> inter(case_options(c, problem.scale));
 
   DistributedRun run;
   run.shard = ctx.shard();
   run.positions = sharding.positions(ctx.shard(), 1);
   const std::int64_t n = sharding.shard_tokens();
   const int d = c.head_dim;
-  std::vector<double> kv = take_rows(problem.k, c.kv_heads, n_total, d, run.positions);
-  const std::vector<double> v = take_rows(problem.v, c.kv_heads, n_total, d, run.positions);
-  kv.insert(kv.end(), v.begin(), v.end());
-  nbody::ShardBlocks<T> shard;
-  shard.targets = to_buffer<T>(take_rows(problem.q, c.heads, n_total, d, run.positions));
-  shard.sources = to_buffer<T>(kv);
-  shard.d_output = to_buffer<T>(take_rows(problem.d_o, c.heads, n_total, d, run.positions));
-  nbody::allocate_outputs(inter, n, shard);
+  nbody::ShardBlocks<T> shard = shard_blocks<T>(problem, c, n_total, run.positions, inter);
 
   world->traffic().clear();
   const auto state = nbody::schedule_forward(ctx, c.kind, inter, shard);

@@ -2,6 +2,7 @@
 // float and double, causal and not, multi-head and grouped-query, tiny to large sizes.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <numeric>
 #include <sstream>
 
@@ -88,7 +89,7 @@ TEST_P(AttentionSweep, DoubleMatchesReference) { check_case<double>(std::get<0>(
 
 INSTANTIATE_TEST_SUITE_P(Kernels, AttentionSweep,
                          ::testing::Combine(::testing::ValuesIn(kCases),
-                                            ::testing::Values(TileImpl::blas, TileImpl::fused)),
+                                            ::testing::Values(TileImpl::blas, TileImpl::fused, TileImpl::gemm)),
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param).name) + "_" +
                                   wf::name_of(std::get<1>(info.param));
@@ -122,7 +123,7 @@ TEST(AttentionKernels, CausalTileStatistics) {
 
 // Queries that precede every key see nothing: O = 0, lse = -inf, zero gradients, no NaN.
 TEST(AttentionKernels, FullyMaskedRows) {
-  for (TileImpl impl : {TileImpl::blas, TileImpl::fused}) {
+  for (TileImpl impl : {TileImpl::blas, TileImpl::fused, TileImpl::gemm}) {
     Case c{"masked", 10, 12, 2, 1, 4, 4, 4, true, 1};
     auto p = make_problem(c, 5);
     std::iota(p.q_pos.begin(), p.q_pos.end(), 0);
@@ -151,7 +152,7 @@ TEST(AttentionKernels, ZigzagPositions) {
   }
   for (int j = 0; j < 64; ++j) p.k_pos[static_cast<std::size_t>(j)] = (j * 37) % 128;  // scattered keys
   const auto ref = wf::reference::attention_reference(p);
-  for (TileImpl impl : {TileImpl::blas, TileImpl::fused}) {
+  for (TileImpl impl : {TileImpl::blas, TileImpl::fused, TileImpl::gemm}) {
     const auto got = wf::testing::run_attention<double>(p, {8, 8, impl, 2});
     EXPECT_LE(relative_error(got.o, ref.o), 1e-13);
     EXPECT_LE(max_scaled_error(got.lse, ref.lse), 1e-13);
@@ -159,6 +160,32 @@ TEST(AttentionKernels, ZigzagPositions) {
     EXPECT_LE(relative_error(got.dk, ref.dk), 1e-12);
     EXPECT_LE(relative_error(got.dv, ref.dv), 1e-12);
   }
+}
+
+// The gemm path in chunks smaller than the blocks: one gemm per head (rows of a chunk are not
+// every row), column chunks fully masked (skipped), partly masked and fully visible, zigzag
+// positions and grouped-query heads; against the double reference in both precisions.
+TEST(AttentionKernels, GemmPathChunks) {
+  Case c{"gemm_chunks", 32, 64, 4, 2, 8, 8, 8, true, 2};
+  auto p = make_problem(c, 17);
+  for (int i = 0; i < 16; ++i) {
+    p.q_pos[static_cast<std::size_t>(i)] = 16 + i;
+    p.q_pos[static_cast<std::size_t>(16 + i)] = 96 + i;
+  }
+  std::iota(p.k_pos.begin(), p.k_pos.end(), 24);  // keys 24..87: before, across and after the query chunks
+  const auto ref = wf::reference::attention_reference(p);
+  wf::testing::RunShape shape{8, 8, TileImpl::gemm, 2};
+  shape.gemm_rows = 12;    // chunks straddle the two query chunks and end short
+  shape.gemm_columns = 10;
+  const auto got = wf::testing::run_attention<double>(p, shape);
+  EXPECT_LE(relative_error(got.o, ref.o), 1e-13);
+  EXPECT_LE(max_scaled_error(got.lse, ref.lse), 1e-13);
+  EXPECT_LE(relative_error(got.dq, ref.dq), 1e-12);
+  EXPECT_LE(relative_error(got.dk, ref.dk), 1e-12);
+  EXPECT_LE(relative_error(got.dv, ref.dv), 1e-12);
+  const auto single = wf::testing::run_attention<float>(p, shape);
+  EXPECT_LE(relative_error(single.o, ref.o), Tolerance<float>::forward * eps<float>());
+  EXPECT_LE(relative_error(single.dk, ref.dk), Tolerance<float>::backward * eps<float>());
 }
 
 // A non-default scale is honoured.
@@ -170,6 +197,63 @@ TEST(AttentionKernels, CustomScale) {
   const auto got = wf::testing::run_attention<double>(p, {8, 8, TileImpl::blas, 1});
   EXPECT_LE(relative_error(got.o, ref.o), 1e-13);
   EXPECT_LE(relative_error(got.dq, ref.dq), 1e-12);
+}
+
+}  // namespace
+
+namespace {
+
+/// Zigzag shard r of N tokens over P processes: chunks r and 2P - 1 - r of N / (2P).
+std::vector<std::int64_t> zigzag_shard(std::int64_t n, int p, int r) {
+  const std::int64_t chunk = n / (2 * p);
+  std::vector<std::int64_t> pos;
+  for (const std::int64_t c : {std::int64_t(r), std::int64_t(2 * p - 1 - r)})
+    for (std::int64_t i = 0; i < chunk; ++i) pos.push_back(c * chunk + i);
+  return pos;
+}
+
+// Causal runs split over P = 8 zigzag shards (Ring: every rank's queries meet every shard's
+// keys): the blas path computes within 2 % of the pairs the mask needs, whatever N and tile
+// (tiles never straddle two chunks, tiles cut by the mask are refined); the fused path
+// computes its tiles whole.
+TEST(AttentionKernels, CausalZigzagComputesTheNeededPairs) {
+  for (const std::int64_t n : {1024, 1536, 4096}) {
+    wf::kernels::AttentionOptions opt;
+    opt.mask = wf::kernels::MaskKind::causal;
+    opt.q_tile = opt.kv_tile = 128;
+    wf::kernels::TileStats blas, fused;
+    for (int q = 0; q < 8; ++q)
+      for (int k = 0; k < 8; ++k) {
+        const auto q_pos = wf::testing::to_positions(zigzag_shard(n, 8, q));
+        const auto k_pos = wf::testing::to_positions(zigzag_shard(n, 8, k));
+        opt.impl = TileImpl::blas;
+        blas += wf::kernels::count_tiles_of<wf::MemSpace>(opt, q_pos, k_pos);
+        opt.impl = TileImpl::fused;
+        fused += wf::kernels::count_tiles_of<wf::MemSpace>(opt, q_pos, k_pos);
+      }
+    SCOPED_TRACE("N = " + std::to_string(n));
+    std::printf("N = %lld, P = 8, tile 128: pairs needed %lld, computed blas %lld (%.4f), fused %lld (%.4f)\n",
+                static_cast<long long>(n), static_cast<long long>(blas.pairs_unmasked),
+                static_cast<long long>(blas.pairs_computed), double(blas.pairs_computed) / blas.pairs_unmasked,
+                static_cast<long long>(fused.pairs_computed), double(fused.pairs_computed) / fused.pairs_unmasked);
+    EXPECT_EQ(blas.pairs_unmasked, n * (n + 1) / 2);
+    EXPECT_EQ(fused.pairs_unmasked, n * (n + 1) / 2);
+    EXPECT_LE(double(blas.pairs_computed), 1.02 * double(blas.pairs_unmasked));
+    EXPECT_GE(fused.pairs_computed, fused.pairs_unmasked);
+  }
+}
+
+// Tiles start wherever positions jump, so no tile mixes two chunks of a zigzag shard.
+TEST(AttentionKernels, TilesNeverStraddleAJump) {
+  const auto positions = zigzag_shard(1536, 8, 3);  // two chunks of 96, tile 128
+  const Kokkos::View<const std::int64_t*, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>> pos(
+      positions.data(), positions.size());
+  const auto tiles = wf::kernels::tile_ranges(pos, 128);
+  ASSERT_EQ(tiles.count(), 2u);
+  for (std::size_t t = 0; t < tiles.count(); ++t) {
+    EXPECT_EQ(tiles.end[t] - tiles.begin[t], 96);
+    EXPECT_EQ(tiles.max_pos[t] - tiles.min_pos[t], 95);
+  }
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ struct IoCase {
   const char* schedule;
   int team_size;
   bool causal;
+  int head_group_size = 2;  ///< ulysses-wallfacer
 };
 
 void run_case(const IoCase& io) {
@@ -54,7 +55,8 @@ void run_case(const IoCase& io) {
        << "\nheads = " << heads << "\nkv_heads = " << kv_heads << "\nhead_dim = " << d
        << "\ncausal = " << (io.causal ? "true" : "false") << "\nq_tile = 8\nkv_tile = 8\ninput = \"" << input
        << "\"\noutput = \"" << output << "\"\n[parallel]\nschedule = \"" << io.schedule
-       << "\"\nteam_size = " << io.team_size << "\n[bench]\nwarmup = 0\nrepeats = 1\n";
+       << "\"\nteam_size = " << io.team_size << "\nhead_group_size = " << io.head_group_size
+       << "\n[bench]\nwarmup = 0\nrepeats = 1\n";
   const auto cfg = wf::config::config_from_toml(deck.str(), "test deck");
   ASSERT_TRUE(wf::problems::run_problem(cfg, MPI_COMM_WORLD));
 
@@ -93,8 +95,15 @@ TEST(AttentionProblem, WallFacerRoundTripsHdf5) {
   run_case({"wallfacer", 2, true});
 }
 TEST(AttentionProblem, UlyssesRoundTripsHdf5) {
-  if (2 % world_size() != 0) GTEST_SKIP() << "Ulysses needs P | kv_heads = 2 (runs with 1 and 2 ranks)";
-  run_case({"ulysses", 1, false});
+  if (4 % world_size() != 0) GTEST_SKIP() << "Ulysses needs P | heads = 4 (runs with 1, 2 and 4 ranks)";
+  run_case({"ulysses", 1, false});  // 2 kv heads: copied on 4 ranks
+}
+// The hybrid with u = 2: c = 1 on 2 and 4 ranks, c = 2 on 8 (ring groups of 4).
+TEST(AttentionProblem, UlyssesWallFacerRoundTripsHdf5) {
+  const int p = world_size();
+  if (p % 2 != 0) GTEST_SKIP() << "head groups of 2 need 2 | P (runs with 2, 4 and 8 ranks)";
+  run_case({"ulysses-wallfacer", p == 8 ? 2 : 1, true});
+  run_case({"ulysses-wallfacer", p == 8 ? 2 : 1, false});
 }
 
 TEST(AttentionProblem, BadInputFileFailsOnEveryRank) {

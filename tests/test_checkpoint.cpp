@@ -5,9 +5,11 @@
 #include <mpi.h>
 
 #include <Kokkos_Core.hpp>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -372,6 +374,97 @@ TEST(Checkpoint, FailedWriteKeepsThePreviousCheckpoint) {
   wf::model::write_checkpoint(second, TrainingState{2, 42, 34}, deck, path, world);
   EXPECT_EQ(wf::model::read_checkpoint(read, path, world).step, 2);
   EXPECT_TRUE(bitwise_equal(host_copy<double>(read.adam_m), host_copy<double>(second.adam_m)));
+}
+
+/// Collective: rank 0 changes the file with raw (serial) HDF5 calls while the others wait.
+template <class Change>
+void change_file(const std::string& path, Change&& change) {
+  MPI_Barrier(world);
+  if (wf::testing::world_rank() == 0) {
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    change(file);
+    H5Fclose(file);
+  }
+  MPI_Barrier(world);
+}
+
+/// Collective: flips one bit in the middle of a dataset's stored values.
+void flip_bit(const std::string& path, const std::string& dataset) {
+  haddr_t offset = HADDR_UNDEF;
+  hsize_t size = 0;
+  change_file(path, [&](hid_t file) {
+    const hid_t set = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
+    offset = H5Dget_offset(set);
+    size = H5Dget_storage_size(set);
+    H5Dclose(set);
+  });
+  if (wf::testing::world_rank() == 0) {
+    std::fstream bytes(path, std::ios::in | std::ios::out | std::ios::binary);
+    char byte = 0;
+    bytes.seekg(static_cast<std::streamoff>(offset + size / 2));
+    bytes.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x01);
+    bytes.seekp(static_cast<std::streamoff>(offset + size / 2));
+    bytes.write(&byte, 1);
+  }
+  MPI_Barrier(world);
+}
+
+TEST(Checkpoint, ChangedBytesAreFoundByTheChecksums) {
+  TempDir dir("checkpoint");
+  const std::string path = dir.file("ckpt.h5");
+  const auto params = random_parameters<float>(small_shape(), 5);
+  wf::model::write_checkpoint(params, TrainingState{3, 42, 9}, deck, path, world);
+  flip_bit(path, "/adam/m/layers.0.attn.wq.weight");
+  Parameters<float> read(small_shape());
+  const auto before = host_copy<float>(read.values);
+  expect_error([&] { wf::model::read_checkpoint(read, path, world); },
+               {path + ": /adam/m/layers.0.attn.wq.weight: checksum mismatch"});
+  EXPECT_TRUE(bitwise_equal(host_copy<float>(read.values), before)) << "a failed read changes nothing";
+
+  wf::model::write_checkpoint(params, TrainingState{3, 42, 9}, deck, path, world);
+  change_file(path, [](hid_t file) {
+    const hid_t attribute = H5Aopen(file, "data_sample", H5P_DEFAULT);
+    const std::int64_t forged = 10;
+    H5Awrite(attribute, H5T_NATIVE_INT64, &forged);
+    H5Aclose(attribute);
+  });
+  expect_error([&] { wf::model::read_checkpoint(read, path, world); }, {path + ": state checksum mismatch"});
+  change_file(path, [](hid_t file) {
+    const hid_t attribute = H5Aopen(file, "step", H5P_DEFAULT);
+    const std::int64_t forged = -3;
+    H5Awrite(attribute, H5T_NATIVE_INT64, &forged);
+    H5Aclose(attribute);
+  });
+  expect_error([&] { wf::model::read_checkpoint(read, path, world); }, {path + ": attribute step = -3 is negative"});
+}
+
+TEST(Checkpoint, NonFiniteValuesAreRefusedUnlessAllowed) {
+  TempDir dir("checkpoint");
+  const std::string path = dir.file("ckpt.h5");
+  auto params = random_parameters<double>(small_shape(), 6);
+  auto v = Kokkos::create_mirror_view(params.adam_v);
+  Kokkos::deep_copy(v, params.adam_v);
+  v(7) = -1.0;  // a negative second moment: finite, but no AdamW state can hold it
+  Kokkos::deep_copy(params.adam_v, v);
+  wf::model::write_checkpoint(params, TrainingState{3, 42, 9}, deck, path, world);
+  Parameters<double> read(small_shape());
+  expect_error([&] { wf::model::read_checkpoint(read, path, world); },
+               {path + ": -1 at element 7 of /adam/v/embed.weight (values must be finite and >= 0"});
+
+  auto values = Kokkos::create_mirror_view(params.values);
+  Kokkos::deep_copy(values, params.values);
+  values(3) = std::nan("");
+  Kokkos::deep_copy(params.values, values);
+  const std::string other = dir.file("nan.h5");
+  expect_error([&] { wf::model::write_checkpoint(params, TrainingState{4, 42, 9}, deck, other, world); },
+               {"after step 4 the model holds nan at element 3 of /params/embed.weight", "no checkpoint written"});
+  EXPECT_FALSE(wf::testing::exists_anywhere(other));
+  EXPECT_FALSE(wf::testing::exists_anywhere(other + ".tmp"));
+  wf::model::write_checkpoint(params, TrainingState{4, 42, 9}, deck, other, world, true);  // an experiment
+  EXPECT_EQ(wf::model::read_checkpoint(read, other, world, true).step, 4);
+  expect_error([&] { wf::model::load_weights(read, other, world); }, {other + ": nan at element 3 of /params/embed.weight"});
 }
 
 TEST(Checkpoint, PathNames) {

@@ -209,7 +209,7 @@ TEST(BadDeck, OutOfRange) {
 TEST(BadDeck, BadEnumString) {
   EXPECT_EQ(deck_error("[attention]\nimpl = \"fast\"\n"),
             "inputs/x.toml: attention.impl = \"fast\" is not allowed "
-            "(expected \"blas\" | \"fused\" | \"both\")");
+            "(expected \"blas\" | \"fused\" | \"gemm\" | \"both\" | \"auto\")");
   EXPECT_TRUE(contains(deck_error("[run]\nprecision = \"half\"\n"), "run.precision = \"half\""));
 }
 
@@ -329,7 +329,7 @@ TEST(Deck, RegistryCoversEveryKeyOnce) {
     EXPECT_TRUE(contains(help, key.name)) << key.name;
     EXPECT_FALSE(key.check(key.get(RunConfig{}))) << key.name << " default out of range";
   }
-  EXPECT_EQ(names.size(), 55u);
+  EXPECT_EQ(names.size(), 62u);
   EXPECT_TRUE(contains(help, "attention.heads"));
   EXPECT_TRUE(contains(help, "[1, 1024]"));
 }

@@ -293,6 +293,8 @@ TEST(GravityDistributedProblem, RejectsOnEveryRank) {
   }
   expect_problem_error(small_config(wf::Precision::fp32, wf::Schedule::ulysses, 1, Arrangement::team_major),
                        {"Ulysses", "ring or wallfacer"});
+  expect_problem_error(small_config(wf::Precision::fp32, wf::Schedule::ulysses_wallfacer, 1, Arrangement::team_major),
+                       {"Ulysses x WallFacer", "ring or wallfacer"});
   expect_problem_error(small_config(wf::Precision::fp64, wf::Schedule::wallfacer, 3, Arrangement::team_major),
                        {"team_size"});
   // The communicator still works afterwards: nobody is left waiting in a collective.

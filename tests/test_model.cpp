@@ -26,19 +26,6 @@ using wf::testing::world_size;
 
 ModelShape tiny_shape() { return wf::testing::tiny_model_shape(); }
 
-wf::model::AttentionPlan plan_for(const ModelShape& s, ScheduleKind kind, RotateSide side) {
-  wf::model::AttentionPlan plan;
-  plan.options.heads = s.heads;
-  plan.options.kv_heads = s.kv_heads;
-  plan.options.head_dim = s.head_dim;
-  plan.options.scale = 1.0 / std::sqrt(double(s.head_dim));
-  plan.options.mask = wf::kernels::MaskKind::causal;
-  plan.options.q_tile = plan.options.kv_tile = 4;
-  plan.schedule = kind;
-  plan.rotate = side;
-  return plan;
-}
-
 std::vector<index_t> random_tokens(index_t n, int vocab, std::uint64_t seed) {
   std::mt19937_64 gen(seed);
   std::vector<index_t> t(static_cast<std::size_t>(n));
@@ -58,10 +45,9 @@ Result run_model(MPI_Comm comm, const ModelShape& shape, ScheduleKind kind, Rota
   MPI_Comm_size(comm, &p);
   const index_t n_total = static_cast<index_t>(global_tokens.size());
   auto world = wf::comm::make_mpi_communicator(comm, {});
-  const wf::comm::ProcessGrid grid(p, team_size, wf::Arrangement::team_major);
   const wf::nbody::Sharding sharding(n_total, p, true);
-  wf::nbody::ScheduleContext ctx(*world, grid, sharding);
-  Transformer<double> model(shape, plan_for(shape, kind, side), ctx);
+  wf::nbody::ScheduleContext ctx = wf::testing::make_context(*world, kind, team_size, sharding);
+  Transformer<double> model(shape, wf::testing::attention_plan(shape, kind, side, wf::kernels::MaskKind::causal), ctx);
   std::vector<index_t> tokens, targets;
   for (index_t pos : sharding.positions(ctx.shard(), 1)) {
     tokens.push_back(global_tokens[static_cast<std::size_t>(pos)]);
@@ -86,35 +72,13 @@ TEST(Model, GradientsMatchFiniteDifferences) {
   const auto tokens = random_tokens(12, shape.vocab, 5);
   Parameters<double> params(shape);
   params.initialize(3);
-  {  // larger weights than GPT-2's 0.02, so that every path carries signal
-    auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params.values);
-    const auto noise = wf::testing::random_vector(h.span(), 9, -0.3, 0.3);
-    for (std::size_t i = 0; i < h.span(); ++i) h(i) += noise[i];
-    Kokkos::deep_copy(params.values, h);
-  }
+  wf::testing::add_noise(params, 9, 0.3);
   const auto analytic = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens,
                                   params, true);
-  auto values = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), params.values);
-  std::mt19937_64 gen(17);
-  const double h = 1e-5;
-  for (const auto& info : params.infos()) {
-    for (int trial = 0; trial < 3; ++trial) {
-      const std::size_t k = info.offset + gen() % info.size;
-      const double saved = values(k);
-      values(k) = saved + h;
-      Kokkos::deep_copy(params.values, values);
-      const double plus = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens,
-                                    params, false).loss;
-      values(k) = saved - h;
-      Kokkos::deep_copy(params.values, values);
-      const double minus = run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens,
-                                     params, false).loss;
-      values(k) = saved;
-      Kokkos::deep_copy(params.values, values);
-      const double numeric = (plus - minus) / (2 * h);
-      EXPECT_NEAR(analytic.grads[k], numeric, 1e-7 + 1e-6 * std::abs(numeric)) << info.name << " element " << k - info.offset;
-    }
-  }
+  wf::testing::expect_gradients_match_differences(
+      params, analytic.grads,
+      [&] { return run_model(MPI_COMM_SELF, shape, ScheduleKind::ring, RotateSide::query, 1, tokens, params, false).loss; },
+      1e-7, 1e-6);
 }
 
 TEST(Model, DistributedEqualsSingleProcess) {
@@ -133,6 +97,7 @@ TEST(Model, DistributedEqualsSingleProcess) {
   std::vector<Case> cases = {{ScheduleKind::ring, 1, RotateSide::query},
                              {ScheduleKind::ring, 1, RotateSide::key}};
   if (p % 4 == 0) cases.push_back({ScheduleKind::wallfacer, 2, RotateSide::query});
+  if (p % 2 == 0) cases.push_back({ScheduleKind::ulysses_wallfacer, (p / 2) % 4 == 0 ? 2 : 1, RotateSide::key});
   for (const auto& c : cases) {
     SCOPED_TRACE(std::string(wf::name_of(c.kind)) + " c=" + std::to_string(c.team_size));
     const auto dist = run_model(MPI_COMM_WORLD, shape, c.kind, c.side, c.team_size, tokens, params, true);
@@ -145,13 +110,15 @@ TEST(Model, DistributedEqualsSingleProcess) {
   }
 }
 
-// Ulysses splits the kv heads over the ranks: a multi-head shape with 8 kv heads runs it on 1,
-// 2, 4 and 8 ranks.
-TEST(Model, UlyssesEqualsSingleProcess) {
+// Ulysses splits the heads over the ranks: 8 heads run it on 1, 2, 4 and 8 ranks; with 2 kv
+// heads they are copied to the ranks that read them on 4 and 8 ranks.
+class ModelUlysses : public ::testing::TestWithParam<int> {};
+
+TEST_P(ModelUlysses, EqualsSingleProcess) {
   const int p = world_size();
   ModelShape shape = tiny_shape();
   shape.heads = 8;
-  shape.kv_heads = 8;
+  shape.kv_heads = GetParam();
   shape.head_dim = 2;
   const auto tokens = random_tokens(16 * p, shape.vocab, 19);
   Parameters<double> params(shape);
@@ -167,5 +134,7 @@ TEST(Model, UlyssesEqualsSingleProcess) {
     EXPECT_LE(wf::testing::relative_error(a, b), 1e-11) << info.name;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(KvHeads, ModelUlysses, ::testing::Values(8, 2));
 
 }  // namespace

@@ -1,12 +1,14 @@
-// Distributed attention (ring, WallFacer multi-ring, Ulysses) forward and backward equals
-// the single-process result, for every schedule and team size this rank count allows,
-// causal and not, MHA and grouped-query, both rotate sides, float and double; the counters
-// equal the traffic model; runs are reproducible and independent of the arrangement.
+// Distributed attention (ring, WallFacer multi-ring, Ulysses, Ulysses x WallFacer) forward and
+// backward equals the single-process result, for every schedule and team size this rank count
+// allows, causal and not, MHA and grouped-query (kv heads copied when there are fewer than the
+// ranks that split the heads), both rotate sides, float and double; the counters equal the
+// traffic model; runs are reproducible and independent of the arrangement and head placement.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <sstream>
 
+#include "kernels/head_partition.hpp"
 #include "mpi_test_util.hpp"
 #include "perf/traffic_model.hpp"
 #include "problems/parallel_setup.hpp"
@@ -15,6 +17,7 @@
 namespace {
 
 using wf::Arrangement;
+using wf::HeadPlacement;
 using wf::RotateSide;
 using ScheduleKind = wf::Schedule;
 using wf::testing::ScheduleCase;
@@ -27,6 +30,24 @@ std::vector<int> team_sizes(int p) {
   const int root = static_cast<int>(std::lround(std::sqrt(p)));
   if (root * root == p && root > 2) sizes.push_back(root);
   return sizes;
+}
+
+/// The hybrid with u = 2 (when 2 | P) and every team size its ring groups of P / 2 allow.
+void add_hybrid_cases(std::vector<ScheduleCase>& cases, bool causal, int kv_heads) {
+  const int p = world_size();
+  if (p % 2 != 0) return;
+  for (int c : team_sizes(p / 2))
+    for (RotateSide side : {RotateSide::query, RotateSide::key}) {
+      ScheduleCase sc;
+      sc.kind = ScheduleKind::ulysses_wallfacer;
+      sc.head_group_size = 2;
+      sc.team_size = c;
+      sc.causal = causal;
+      sc.heads = 8;
+      sc.kv_heads = kv_heads;
+      sc.rotate = side;
+      cases.push_back(sc);
+    }
 }
 
 std::vector<ScheduleCase> all_cases() {
@@ -45,7 +66,7 @@ std::vector<ScheduleCase> all_cases() {
           sc.rotate = side;
           cases.push_back(sc);
         }
-      if (kv_heads % p == 0) {
+      if (8 % p == 0) {  // P | heads; kv heads are copied when kv_heads < P
         ScheduleCase sc;
         sc.kind = ScheduleKind::ulysses;
         sc.causal = causal;
@@ -53,7 +74,46 @@ std::vector<ScheduleCase> all_cases() {
         sc.kv_heads = kv_heads;
         cases.push_back(sc);
       }
+      add_hybrid_cases(cases, causal, kv_heads);
     }
+  return cases;
+}
+
+/// Ulysses (every P dividing the heads) and the hybrid (u = 2 or 4) with 8 heads and kv_heads =
+/// 1, 2, 4, and 6 heads with 3 kv heads (3 query heads per part, 2 per kv head: a kv head in two
+/// parts, and twice in one part): kv heads copied to the ranks whose query heads read them.
+std::vector<ScheduleCase> copied_kv_cases() {
+  const int p = world_size();
+  std::vector<ScheduleCase> cases;
+  for (const auto& [heads, kv_heads] : {std::pair{8, 1}, std::pair{8, 2}, std::pair{8, 4}, std::pair{6, 3}})
+    for (bool causal : {false, true}) {
+      ScheduleCase sc;
+      sc.heads = heads;
+      sc.kv_heads = kv_heads;
+      sc.causal = causal;
+      if (heads % p == 0) {
+        sc.kind = ScheduleKind::ulysses;
+        cases.push_back(sc);
+      }
+      for (int u : {2, 4}) {
+        if (p % u != 0 || heads % u != 0) continue;
+        sc.kind = ScheduleKind::ulysses_wallfacer;
+        sc.head_group_size = u;
+        sc.team_size = (p / u) % 4 == 0 ? 2 : 1;
+        sc.rotate = u == 2 ? RotateSide::query : RotateSide::key;
+        cases.push_back(sc);
+      }
+    }
+  return cases;
+}
+
+/// The cases the slower tests (repetition, arrangement, two nodes) run: every one of Ring,
+/// WallFacer and Ulysses, and of the hybrid the causal grouped-query ones (its parts are
+/// WallFacer's and Ulysses' code, tested on every case above).
+std::vector<ScheduleCase> sampled_cases() {
+  std::vector<ScheduleCase> cases;
+  for (const ScheduleCase& c : all_cases())
+    if (c.kind != ScheduleKind::ulysses_wallfacer || (c.causal && c.kv_heads == 2)) cases.push_back(c);
   return cases;
 }
 
@@ -61,12 +121,13 @@ std::string describe(const ScheduleCase& c) {
   std::ostringstream os;
   os << wf::name_of(c.kind) << " c=" << c.team_size << " causal=" << c.causal << " heads=" << c.heads
      << " kv_heads=" << c.kv_heads << " rotate=" << wf::name_of(c.rotate) << " " << wf::name_of(c.arrangement);
+  if (c.kind == ScheduleKind::ulysses_wallfacer) os << " u=" << c.head_group_size << " " << wf::name_of(c.placement);
   return os.str();
 }
 
 template <class T>
-void check_against_single_process(double tolerance) {
-  for (const ScheduleCase& c : all_cases()) {
+void check_against_single_process(double tolerance, const std::vector<ScheduleCase>& cases) {
+  for (const ScheduleCase& c : cases) {
     SCOPED_TRACE(describe(c));
     const auto run = wf::testing::run_schedule<T>(c);
     using wf::testing::max_scaled_error;
@@ -79,35 +140,62 @@ void check_against_single_process(double tolerance) {
   }
 }
 
-TEST(Schedules, DoubleEqualsSingleProcess) { check_against_single_process<double>(1e-12); }
+TEST(Schedules, DoubleEqualsSingleProcess) { check_against_single_process<double>(1e-12, all_cases()); }
 
 // Float: different summation orders (merge of partials, reduce-scatter) cost a few eps.
-TEST(Schedules, FloatEqualsSingleProcess) { check_against_single_process<float>(16 * wf::testing::eps<float>()); }
+TEST(Schedules, FloatEqualsSingleProcess) {
+  check_against_single_process<float>(16 * wf::testing::eps<float>(), all_cases());
+}
 
-TEST(Schedules, CountersEqualTrafficModel) {
+TEST(Schedules, CopiedKvHeadsEqualSingleProcess) { check_against_single_process<double>(1e-12, copied_kv_cases()); }
+
+/// The counters of every case against the traffic model, per link class, and the forward
+/// against the closed form. `ranks_per_node` > 0 splits the ranks into nodes (two link classes).
+void check_counters(const std::vector<ScheduleCase>& cases, int ranks_per_node) {
   const int p = world_size();
-  for (const ScheduleCase& c : all_cases()) {
-    SCOPED_TRACE(describe(c));
-    const auto run = wf::testing::run_schedule<float>(c);
-    const wf::comm::ProcessGrid grid(p, c.team_size, c.arrangement);
+  const wf::comm::CommOptions options{120.0, ranks_per_node};
+  auto world = wf::comm::make_mpi_communicator(MPI_COMM_WORLD, options);
+  const wf::perf::LinkOf link = [&](int, int b) { return world->link_class(b); };
+  const int rank = wf::testing::world_rank();
+  for (const ScheduleCase& c : cases) {
+    SCOPED_TRACE(describe(c) + " ranks_per_node=" + std::to_string(ranks_per_node));
+    const auto run = wf::testing::run_schedule<float>(c, options);
+    const wf::comm::ProcessGrid grid = wf::testing::case_grid(c, p);
+    const auto heads = wf::testing::case_heads(c, p);
     wf::perf::AttentionTrafficShape shape{c.tokens_per_rank * p, c.heads, c.kv_heads, c.head_dim, sizeof(float)};
-    auto world = wf::comm::make_mpi_communicator(MPI_COMM_WORLD, {});
-    const wf::perf::LinkOf link = [&](int a, int b) {
-      (void)a;
-      return world->link_class(b);
-    };
-    const int rank = wf::testing::world_rank();
-    const auto predicted = wf::perf::predict_attention_traffic(c.kind, c.rotate, grid, shape, rank, link, true, true);
+    const auto predicted =
+        wf::perf::predict_attention_traffic(c.kind, c.rotate, grid, heads, shape, rank, link, true, true);
     for (int cls = 0; cls < 2; ++cls) {
       EXPECT_EQ(run.traffic.bytes[cls], predicted.bytes[cls]) << "link class " << cls;
       EXPECT_EQ(run.traffic.messages[cls], predicted.messages[cls]) << "link class " << cls;
     }
     // The forward alone against the closed form of the docs.
-    const auto forward = wf::perf::predict_attention_traffic(c.kind, c.rotate, grid, shape, rank, link, true, false);
-    const bool self = grid.initial_send_target(rank) == rank;
-    EXPECT_EQ(static_cast<double>(forward.total_bytes()),
-              wf::perf::closed_form_forward_elements(c.kind, p, c.team_size, shape, self) * sizeof(float));
+    const auto forward = wf::perf::predict_attention_traffic(c.kind, c.rotate, grid, heads, shape, rank, link, true, false);
+    const int grid_rank = heads ? heads->ring_rank(rank) : rank;
+    const bool self = grid.initial_send_target(grid_rank) == grid_rank;
+    const double closed = heads ? wf::perf::closed_form_hybrid_forward_elements(p, c.head_group_size, c.team_size,
+                                                                                shape, self)
+                                : wf::perf::closed_form_forward_elements(c.kind, p, c.team_size, shape, self);
+    EXPECT_EQ(static_cast<double>(forward.total_bytes()), closed * sizeof(float));
   }
+}
+
+TEST(Schedules, CountersEqualTrafficModel) {
+  check_counters(all_cases(), 0);
+  check_counters(copied_kv_cases(), 0);
+}
+
+// Two nodes of P/2 ranks (parallel.ranks_per_node): the model splits every transfer by link
+// class exactly; with consecutive head groups the hybrid's all-to-alls stay inside a node.
+TEST(Schedules, CountersPerLinkClassOnTwoNodes) {
+  const int p = world_size();
+  if (p < 4) GTEST_SKIP() << "two nodes of at least two ranks (runs with 4 and 8 ranks)";
+  std::vector<ScheduleCase> cases = sampled_cases();
+  for (ScheduleCase c : copied_kv_cases()) {
+    c.placement = HeadPlacement::strided;
+    cases.push_back(c);
+  }
+  check_counters(cases, p / 2);
 }
 
 // The WallFacer claim (the target at P = 8), by the counters: with c = 2 the forward
@@ -129,7 +217,7 @@ TEST(Schedules, TeamSizeTwoCutsRingTraffic) {
 }
 
 TEST(Schedules, RepeatedRunsAreBitwiseIdentical) {
-  for (const ScheduleCase& c : all_cases()) {
+  for (const ScheduleCase& c : sampled_cases()) {
     SCOPED_TRACE(describe(c));
     const auto a = wf::testing::run_schedule<float>(c), b = wf::testing::run_schedule<float>(c);
     EXPECT_EQ(a.got.o, b.got.o);
@@ -156,12 +244,13 @@ std::vector<double> gather_global(const std::vector<double>& local, int shard) {
 }
 
 TEST(Schedules, ResultsDoNotDependOnArrangement) {
-  for (ScheduleCase c : all_cases()) {
-    if (c.kind != ScheduleKind::wallfacer) continue;
+  for (ScheduleCase c : sampled_cases()) {
+    if (c.kind != ScheduleKind::wallfacer && c.kind != ScheduleKind::ulysses_wallfacer) continue;
     SCOPED_TRACE(describe(c));
     c.arrangement = Arrangement::team_major;
     const auto a = wf::testing::run_schedule<double>(c);
     c.arrangement = Arrangement::ring_major;
+    c.placement = HeadPlacement::strided;
     const auto b = wf::testing::run_schedule<double>(c);
     EXPECT_EQ(gather_global(a.got.o, a.shard), gather_global(b.got.o, b.shard));
     EXPECT_EQ(gather_global(a.got.dq, a.shard), gather_global(b.got.dq, b.shard));
@@ -179,10 +268,70 @@ TEST(Schedules, InvalidGridsFailOnEveryRank) {
   EXPECT_THROW(wf::problems::make_sharding(2 * p + 1, p, true, "attention.seq_len"), wf::Error);
   if (p > 1) {
     EXPECT_THROW(wf::nbody::Sharding(p + 1, p, false), wf::Error);  // P | N
-    cfg.attention.heads = 8 * p;
-    cfg.attention.kv_heads = p + 1;
-    EXPECT_THROW(wf::problems::choose_schedule(cfg, ScheduleKind::ulysses, p), wf::Error);  // P | kv_heads
+    cfg.attention.heads = p + 1;
+    cfg.attention.kv_heads = 1;
+    EXPECT_THROW(wf::problems::choose_schedule(cfg, ScheduleKind::ulysses, p), wf::Error);  // P | heads
   }
+  // The hybrid: u | P, u | heads, c^2 | P / u.
+  cfg.attention.heads = 8;
+  cfg.parallel.head_group_size = 3;
+  wf::testing::expect_error_containing(
+      [&] { wf::problems::choose_schedule(cfg, ScheduleKind::ulysses_wallfacer, 12); }, {"parallel.head_group_size = 3", "attention.heads = 8"});
+  cfg.parallel.head_group_size = 2;
+  wf::testing::expect_error_containing(
+      [&] { wf::problems::choose_schedule(cfg, ScheduleKind::ulysses_wallfacer, 6); }, {"the ranks of a ring group, P / parallel.head_group_size = 3"});
+  wf::testing::expect_error_containing(
+      [&] { wf::problems::choose_schedule(cfg, ScheduleKind::ulysses_wallfacer, 3); }, {"the process count (3)"});
+  const auto hybrid = wf::problems::choose_schedule(cfg, ScheduleKind::ulysses_wallfacer, 8);
+  EXPECT_EQ(hybrid.grid.processes(), 4);
+  EXPECT_EQ(hybrid.processes(), 8);
+  EXPECT_EQ(hybrid.head_group_size(), 2);
+}
+
+// The hybrid's ranks: consecutive head groups are u consecutive ranks, strided ones r apart; a
+// ring group's shard j is the u shards of head group j, merged in head-rank order.
+TEST(Schedules, HeadGroupsAndMergedShards) {
+  const wf::comm::HeadGroups consecutive(8, 2, HeadPlacement::consecutive), strided(8, 2, HeadPlacement::strided);
+  EXPECT_EQ(consecutive.rank_of(1, 3), 7);
+  EXPECT_EQ(consecutive.head_rank(7), 1);
+  EXPECT_EQ(consecutive.ring_rank(7), 3);
+  EXPECT_EQ(strided.rank_of(1, 3), 7);
+  EXPECT_EQ(strided.rank_of(0, 3), 3);
+  EXPECT_EQ(strided.head_rank(5), 1);
+  EXPECT_EQ(strided.ring_rank(5), 1);
+  for (int rank = 0; rank < 8; ++rank) {
+    EXPECT_EQ(consecutive.rank_of(consecutive.head_rank(rank), consecutive.ring_rank(rank)), rank);
+    EXPECT_EQ(strided.rank_of(strided.head_rank(rank), strided.ring_rank(rank)), rank);
+  }
+  EXPECT_THROW(wf::comm::HeadGroups(8, 3, HeadPlacement::consecutive), wf::Error);
+  const wf::nbody::Sharding base(32, 8, true), merged = base.merged(2);
+  EXPECT_EQ(merged.shards(), 4);
+  EXPECT_EQ(merged.shard_tokens(), 8);
+  std::vector<wf::index_t> expected = base.positions(2, 1), second = base.positions(3, 1);
+  expected.insert(expected.end(), second.begin(), second.end());
+  EXPECT_EQ(merged.positions(1, 1), expected);
+  EXPECT_EQ(merged.positions(0, 4), base.positions(0, 8));
+  EXPECT_THROW(base.merged(3), wf::Error);
+}
+
+// kv slots of the head partition: the plain split when P | kv_heads, copies otherwise, and every
+// query head's slot holds the kv head it reads (DESIGN 2.7).
+TEST(Schedules, HeadPartitionCopiesKvHeads) {
+  for (int kv : {1, 2, 4, 8})
+    for (int parts : {1, 2, 4, 8}) {
+      const wf::kernels::HeadPartition split{8, kv, parts};
+      EXPECT_EQ(split.without_copies(), kv % parts == 0) << kv << " " << parts;
+      for (int part = 0; part < parts; ++part)
+        for (int i = 0; i < split.query_heads(); ++i) {
+          const int head = part * split.query_heads() + i;
+          EXPECT_EQ(split.kv_head(part, i / split.queries_per_slot()), head / (8 / kv)) << kv << " " << parts;
+        }
+    }
+  const wf::kernels::HeadPartition odd{6, 3, 2};  // 3 query heads per part, 2 per kv head
+  EXPECT_EQ(odd.kv_slots(), 3);
+  EXPECT_EQ(odd.kv_head(0, 0), 0);
+  EXPECT_EQ(odd.kv_head(0, 2), 1);
+  EXPECT_EQ(odd.kv_head(1, 0), 1);
 }
 
 }  // namespace

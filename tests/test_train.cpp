@@ -89,6 +89,27 @@ TEST(Train, WritesFirstStepGradientsAndReadsThemBackAsWeights) {
       MPI_COMM_WORLD));
 }
 
+// The memory high-water mark of the run's memory space is in the summary next to the
+// prediction (docs/model.md, "Memory"), for the tile path of the deck and the gemm path.
+TEST(Train, MemoryHighWaterNextToPrediction) {
+  const wf::testing::TempDir temp("train_memory");  // removed at the end
+  for (const char* impl : {"blas", "gemm"}) {
+    const std::string path = temp.path() + "/" + impl + ".h5";
+    ASSERT_TRUE(wf::problems::run_problem(tiny({"train.steps=2", "bench.warmup=0", std::string("attention.impl=") + impl,
+                                                "train.results=\"" + path + "\""}),
+                                          MPI_COMM_WORLD));
+    const auto results = wf::io::read_results(path, MPI_COMM_WORLD);
+    double peak = 0, predicted = 0;
+    for (const auto& value : results.summary) {
+      if (value.name == "memory_space_peak_mib") peak = value.value;
+      if (value.name == "memory_space_predicted_mib") predicted = value.value;
+    }
+    ASSERT_GT(predicted, 0.0) << impl;
+    EXPECT_GT(peak, 0.75 * predicted) << impl << ": measured " << peak << " MiB, predicted " << predicted << " MiB";
+    EXPECT_LT(peak, 1.25 * predicted) << impl << ": measured " << peak << " MiB, predicted " << predicted << " MiB";
+  }
+}
+
 TEST(Train, BadWeightFileFailsOnEveryRank) {
   const wf::testing::TempDir temp("train_bad");  // removed at the end
   const std::string& dir = temp.path();

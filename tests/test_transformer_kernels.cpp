@@ -25,6 +25,7 @@
 #include "kernels/layer_norm.hpp"
 #include "kernels/rotary.hpp"
 #include "kernels/transformer_reference.hpp"
+#include "kernel_test_util.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -43,33 +44,13 @@ using Matrix = wf::kernels::Tensor2<T, MemSpace>;
 template <class T>
 using Tensor = wf::kernels::Tensor3<T, MemSpace>;
 
-template <class T>
-std::vector<double> rounded(std::vector<double> v) {
-  for (auto& x : v) x = static_cast<double>(static_cast<T>(x));
-  return v;
-}
-
-template <class View>
-void fill(const View& view, const std::vector<double>& values) {
-  auto host = Kokkos::create_mirror_view(view);
-  for (std::size_t i = 0; i < values.size(); ++i)
-    host.data()[i] = static_cast<typename View::non_const_value_type>(values[i]);
-  Kokkos::deep_copy(view, host);
-}
-
-template <class T>
-Vector<T> vector_of(const std::vector<double>& values) {
-  Vector<T> v("test_vector", values.size());
-  fill(v, values);
-  return v;
-}
-
-template <class T>
-Matrix<T> matrix_of(const std::vector<double>& values, int rows, int cols) {
-  Matrix<T> m("test_matrix", rows, cols);
-  fill(m, values);
-  return m;
-}
+using wf::testing::dot;
+using wf::testing::fill;
+using wf::testing::finite_difference;
+using wf::testing::matrix_of;
+using wf::testing::rounded;
+using wf::testing::values_of;
+using wf::testing::vector_of;
 
 Kokkos::View<index_t*, MemSpace> indices_of(const std::vector<index_t>& values) {
   Kokkos::View<index_t*, MemSpace> v("test_indices", values.size());
@@ -80,33 +61,11 @@ Kokkos::View<index_t*, MemSpace> indices_of(const std::vector<index_t>& values) 
 }
 
 template <class View>
-std::vector<double> host_values(const View& view) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), view);
-  return std::vector<double>(host.data(), host.data() + host.span());
-}
-
-template <class View>
 bool bitwise_equal(const View& a, const View& b) {
   auto ha = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), a);
   auto hb = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), b);
   return ha.span() == hb.span() &&
          std::memcmp(ha.data(), hb.data(), ha.span() * sizeof(typename View::value_type)) == 0;
-}
-
-/// Central differences of f at x, every coordinate, step h relative to max(1, |x_i|).
-template <class F>
-std::vector<double> finite_difference(const F& f, std::vector<double> x, double h = 1e-6) {
-  std::vector<double> grad(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    const double saved = x[i], step = h * std::max(1.0, std::abs(saved));
-    x[i] = saved + step;
-    const double up = f(x);
-    x[i] = saved - step;
-    const double down = f(x);
-    x[i] = saved;
-    grad[i] = (up - down) / (2 * step);
-  }
-  return grad;
 }
 
 /// EXPECT error <= tolerance * unit; with WF_REPORT_ERRORS set, also prints error / unit
@@ -116,11 +75,6 @@ void expect_within(double error, double tolerance, double unit, const std::strin
   EXPECT_LE(error, tolerance * unit) << what;
 }
 
-double dot(const std::vector<double>& a, const std::vector<double>& b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 
 // Finite differences in double: truncation h^2 and cancellation eps/h give about 1e-9;
 // measured worst 1.4e-9 (cross-entropy), 0.2-0.5e-9 for the others.
@@ -171,20 +125,20 @@ TYPED_TEST(TransformerKernels, LayerNormMatchesReferenceAndAccumulates) {
 
     const double e = eps<T>();
     const std::string p = precision<T>();
-    expect_within(relative_error(host_values(y), fwd.y), kLayerNormForward, e, p + " layer_norm y");
-    expect_within(relative_error(host_values(mean), fwd.mean), kLayerNormForward, e, p + " layer_norm mean");
-    expect_within(relative_error(host_values(rstd), fwd.rstd), kLayerNormForward, e, p + " layer_norm rstd");
+    expect_within(relative_error(values_of(y), fwd.y), kLayerNormForward, e, p + " layer_norm y");
+    expect_within(relative_error(values_of(mean), fwd.mean), kLayerNormForward, e, p + " layer_norm mean");
+    expect_within(relative_error(values_of(rstd), fwd.rstd), kLayerNormForward, e, p + " layer_norm rstd");
     if (s.width > 1) {
-      expect_within(relative_error(host_values(dx), grad.dx), kLayerNormBackward, e, p + " layer_norm dx");
+      expect_within(relative_error(values_of(dx), grad.dx), kLayerNormBackward, e, p + " layer_norm dx");
     } else {
       // One column: dx is 0 exactly in theory, rounding of dy * w - mean(dy * w) (an FMA may keep
       // it) times rstd = 316 in practice.
-      const auto got = host_values(dx);
+      const auto got = values_of(dx);
       for (int i = 0; i < s.rows; ++i)
         EXPECT_LE(std::abs(got[i]), 4 * e * fwd.rstd[i] * std::abs(dy[i] * weight[0])) << "dx, one column";
     }
     // Accumulated on top of the initial values: compare the increments.
-    auto dw = host_values(dweight), db = host_values(dbias);
+    auto dw = values_of(dweight), db = values_of(dbias);
     for (std::size_t c = 0; c < w; ++c) {
       dw[c] -= dweight0[c];
       db[c] -= dbias0[c];
@@ -214,10 +168,10 @@ TEST(TransformerKernelsDouble, LayerNormBackwardFiniteDifference) {
   Vector<double> mean("mean", rows), rstd("rstd", rows), dweight("dweight", width), dbias("dbias", width);
   wf::kernels::layer_norm_forward<double>(xd, wd, bd, y, mean, rstd);
   wf::kernels::layer_norm_backward<double>(rd, xd, wd, mean, rstd, dx, dweight, dbias);
-  expect_within(relative_error(host_values(dx), finite_difference(loss_x, x)), 1, kFiniteDifference, "fd layer_norm dx");
-  expect_within(relative_error(host_values(dweight), finite_difference(loss_w, weight)), 1, kFiniteDifference,
+  expect_within(relative_error(values_of(dx), finite_difference(loss_x, x)), 1, kFiniteDifference, "fd layer_norm dx");
+  expect_within(relative_error(values_of(dweight), finite_difference(loss_w, weight)), 1, kFiniteDifference,
                 "fd layer_norm dweight");
-  expect_within(relative_error(host_values(dbias), finite_difference(loss_b, bias)), 1, kFiniteDifference,
+  expect_within(relative_error(values_of(dbias), finite_difference(loss_b, bias)), 1, kFiniteDifference,
                 "fd layer_norm dbias");
 }
 
@@ -242,8 +196,8 @@ TYPED_TEST(TransformerKernels, GeluMatchesReference) {
     Vector<T> y("y", n), dx("dx", n);
     wf::kernels::gelu_forward<T>(xd, y);
     wf::kernels::gelu_backward<T>(xd, dyd, dx);
-    expect_within(relative_error(host_values(y), y_ref), kGeluForward, eps<T>(), precision<T>() + " gelu y");
-    expect_within(relative_error(host_values(dx), dx_ref), kGeluBackward, eps<T>(), precision<T>() + " gelu dx");
+    expect_within(relative_error(values_of(y), y_ref), kGeluForward, eps<T>(), precision<T>() + " gelu y");
+    expect_within(relative_error(values_of(dx), dx_ref), kGeluBackward, eps<T>(), precision<T>() + " gelu dx");
   }
 }
 
@@ -257,7 +211,7 @@ TEST(TransformerKernelsDouble, GeluBackwardFiniteDifference) {
   };
   Vector<double> dx("dx", n);
   wf::kernels::gelu_backward<double>(vector_of<double>(x), vector_of<double>(r), dx);
-  expect_within(relative_error(host_values(dx), finite_difference(loss, x)), 1, kFiniteDifference, "fd gelu dx");
+  expect_within(relative_error(values_of(dx), finite_difference(loss, x)), 1, kFiniteDifference, "fd gelu dx");
 }
 
 // ---------------------------------------------------------------- rotary
@@ -290,13 +244,13 @@ TYPED_TEST(TransformerKernels, RotaryMatchesFormulaAndInverts) {
     // differently): that term adds to the rounding of T.
     const double unit = eps<T>() + eps<double>() * static_cast<double>(pos.back());
     const std::string p = precision<T>();
-    expect_within(relative_error(host_values(xd), expected), kRotary, unit, p + " rotary forward");
+    expect_within(relative_error(values_of(xd), expected), kRotary, unit, p + " rotary forward");
     wf::kernels::apply_rotary<T>(xd, positions, base, /*inverse=*/true);
-    expect_within(relative_error(host_values(xd), x), kRotary, eps<T>(), p + " rotary inverse(apply(x))");
+    expect_within(relative_error(values_of(xd), x), kRotary, eps<T>(), p + " rotary inverse(apply(x))");
     // The inverse alone also matches the formula with -angle.
     fill(xd, x);
     wf::kernels::apply_rotary<T>(xd, positions, base, true);
-    expect_within(relative_error(host_values(xd), ref::rotary(x, s.heads, s.tokens, s.head_dim, pos, base, true)),
+    expect_within(relative_error(values_of(xd), ref::rotary(x, s.heads, s.tokens, s.head_dim, pos, base, true)),
                   kRotary, unit, p + " rotary inverse");
   }
 }
@@ -314,7 +268,7 @@ TYPED_TEST(TransformerKernels, RotaryDotProductDependsOnDistanceOnly) {
     fill(kd, k);
     wf::kernels::apply_rotary<T>(qd, indices_of({pq}), 10000.0);
     wf::kernels::apply_rotary<T>(kd, indices_of({pk}), 10000.0);
-    return dot(host_values(qd), host_values(kd));
+    return dot(values_of(qd), values_of(kd));
   };
   const double near = rotated_dot(7, 3);
   for (const index_t shift : {index_t(1), index_t(1000), index_t(123456)}) {
@@ -335,7 +289,7 @@ TEST(TransformerKernelsDouble, RotaryBackwardFiniteDifference) {
   Tensor<double> grad("grad", heads, tokens, d);
   fill(grad, r);
   wf::kernels::apply_rotary<double>(grad, indices_of(pos), 500.0, /*inverse=*/true);  // the backward
-  expect_within(relative_error(host_values(grad), finite_difference(loss, x)), 1, kFiniteDifference, "fd rotary");
+  expect_within(relative_error(values_of(grad), finite_difference(loss, x)), 1, kFiniteDifference, "fd rotary");
 }
 
 TEST(TransformerKernelsDouble, RotaryRejectsOddHeadDimAndWrongPositions) {
@@ -383,13 +337,13 @@ TYPED_TEST(TransformerKernels, CrossEntropyMatchesLogSoftmaxAndIgnoresTargets) {
 
     const double e = eps<T>();
     const std::string p = precision<T>();
-    const auto loss = host_values(result.loss);
+    const auto loss = values_of(result.loss);
     expect_within(relative_error(loss, fwd.loss), kCrossEntropy, e, p + " cross_entropy loss");
     EXPECT_EQ(result.valid_rows, fwd.valid_rows);
     expect_within(std::abs(result.sum - fwd.sum) / std::max(std::abs(fwd.sum), 1e-300), kCrossEntropy, e,
                   p + " cross_entropy sum");
-    expect_within(relative_error(host_values(dlogits), grad), kCrossEntropy, e, p + " cross_entropy dlogits");
-    const auto d = host_values(dlogits);
+    expect_within(relative_error(values_of(dlogits), grad), kCrossEntropy, e, p + " cross_entropy dlogits");
+    const auto d = values_of(dlogits);
     for (std::size_t i = 0; i < targets.size(); ++i) {
       if (targets[i] != -1) continue;
       EXPECT_EQ(loss[i], 0.0) << "ignored row " << i;
@@ -409,7 +363,7 @@ TEST(TransformerKernelsDouble, CrossEntropyBackwardFiniteDifference) {
   Matrix<double> dlogits("dlogits", rows, vocab);
   wf::kernels::cross_entropy_backward<double>(matrix_of<double>(logits, rows, vocab), indices_of(targets), scale,
                                               dlogits);
-  expect_within(relative_error(host_values(dlogits), finite_difference(loss, logits)), 1, kFiniteDifference,
+  expect_within(relative_error(values_of(dlogits), finite_difference(loss, logits)), 1, kFiniteDifference,
                 "fd cross_entropy");
 }
 
@@ -446,9 +400,9 @@ TYPED_TEST(TransformerKernels, AdamWMatchesPyTorchAlgorithm) {
       wf::kernels::adamw_step<T>(param, vector_of<T>(grad), m, v, step, lr, beta1, beta2, adam_eps, weight_decay);
     }
     const std::string p = precision<T>();
-    expect_within(relative_error(host_values(param), state.param), kAdamW, eps<T>(), p + " adamw param");
-    expect_within(relative_error(host_values(m), state.m), kAdamW, eps<T>(), p + " adamw m");
-    expect_within(relative_error(host_values(v), state.v), kAdamW, eps<T>(), p + " adamw v");
+    expect_within(relative_error(values_of(param), state.param), kAdamW, eps<T>(), p + " adamw param");
+    expect_within(relative_error(values_of(m), state.m), kAdamW, eps<T>(), p + " adamw m");
+    expect_within(relative_error(values_of(v), state.v), kAdamW, eps<T>(), p + " adamw v");
   }
 }
 
@@ -458,7 +412,7 @@ TYPED_TEST(TransformerKernels, AdamWWeightDecayIsDecoupled) {
   const auto param = vector_of<T>({2.0, -4.0});
   Vector<T> grad("grad", 2), m("m", 2), v("v", 2);
   wf::kernels::adamw_step<T>(param, grad, m, v, 1, 0.5, 0.9, 0.95, 1e-8, 0.25);
-  const auto p = host_values(param);
+  const auto p = values_of(param);
   EXPECT_EQ(p[0], static_cast<double>(T(2.0) * T(0.875)));
   EXPECT_EQ(p[1], static_cast<double>(T(-4.0) * T(0.875)));
   EXPECT_THROW(wf::kernels::adamw_step<T>(param, grad, m, v, 0, 0.5), wf::Error);
@@ -478,7 +432,7 @@ TYPED_TEST(TransformerKernels, GradNormAndScale) {
   wf::kernels::scale_in_place<T>(gd, 0.25);  // exact in binary
   auto scaled = g;
   for (auto& x : scaled) x *= 0.25;
-  EXPECT_EQ(host_values(gd), scaled);
+  EXPECT_EQ(values_of(gd), scaled);
 }
 
 // ---------------------------------------------------------------- reproducibility

@@ -10,7 +10,7 @@ COMMUNICATION = ("p2p_wait", "collective", "grad_allreduce")
 COLOURS = {  # compute: blues, greens, purples, browns; communication: reds, oranges, pinks
     "embedding": "#9ecae1", "layer_norm": "#6baed6", "projection": "#2171b5",
     "interaction": "#31a354", "mlp_other": "#a1d99b", "loss": "#9467bd",
-    "optimizer": "#8c6d31", "other": "#bdbdbd",
+    "optimizer": "#8c6d31", "other": "#bdbdbd", "reorder": "#fdd0a2", "residual": "#c7e9c0",
     "p2p_wait": "#d62728", "collective": "#ff7f0e", "grad_allreduce": "#e377c2",
 }
 

@@ -16,12 +16,10 @@ struct Agreement {
   /// reports the lowest failing rank; a wall-clock time reports the earliest failure, so the
   /// root of a cascade of timeouts is named, not its echoes.
   double failure_key = 0.0;
-  /// > 0: give up waiting for the other ranks after this many seconds (a rank is stuck for
-  /// good); the local message is then printed here and the job aborted with MPI_Abort.
-  double deadline_seconds = 0.0;
 };
 
-/// \brief Collective: true on every rank when `ok` is true on every rank. Otherwise
+/// \brief Collective, under the process deadline (a rank that never arrives ends the job through
+/// the watchdog, comm/deadline.hpp): true on every rank when `ok` is true on every rank. Otherwise
 /// `message` receives the message of the failure chosen by `agreement`, prefixed with its
 /// rank unless every rank failed.
 bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std::string& message,
@@ -49,6 +47,18 @@ void collectively(MPI_Comm comm, Body&& body) {
     local_message = error.what();
   }
   require_on_all_ranks(comm, ok, local_message);
+}
+
+/// \brief Collective: runs body() on every rank; if it throws on any rank, rank 0 prints the
+/// chosen failure (as collective_exit_code) and every rank returns a non-zero exit code; else 0.
+template <class Body>
+int exit_code_of(MPI_Comm comm, Body&& body) {
+  try {
+    body();
+  } catch (const std::exception& error) {
+    return collective_exit_code(comm, false, error.what());
+  }
+  return collective_exit_code(comm, true, "");
 }
 
 /// \brief Collective: rank 0's `text` on every rank (any length).

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <thread>
 
+#include "comm/deadline.hpp"
+#include "core/instances.hpp"
 #include "core/types.hpp"
 
 namespace wf::comm {
@@ -135,7 +137,9 @@ std::vector<int> Communicator::gather_world_ranks(MPI_Comm comm) {
   MPI_Comm_size(comm, &size);
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   std::vector<int> ranks(static_cast<std::size_t>(size));
-  MPI_Allgather(&world_rank, 1, MPI_INT, ranks.data(), 1, MPI_INT, comm);
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Iallgather(&world_rank, 1, MPI_INT, ranks.data(), 1, MPI_INT, comm, &request);
+  wait_with_deadline(request, "making a communicator (gathering world ranks)");
   return ranks;
 }
 
@@ -151,12 +155,18 @@ std::vector<int> Communicator::detect_nodes(MPI_Comm comm, int ranks_per_node) {
   }
   // A node is named by its lowest world rank; nodes are numbered in the order of those.
   MPI_Comm shared = MPI_COMM_NULL;
-  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
+  {
+    const DeadlineGuard guard("making a communicator (MPI_Comm_split_type: node detection)");
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &shared);
+  }
   int mine[2] = {world_rank, world_rank};
-  MPI_Allreduce(&world_rank, &mine[1], 1, MPI_INT, MPI_MIN, shared);
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Iallreduce(&world_rank, &mine[1], 1, MPI_INT, MPI_MIN, shared, &request);
+  wait_with_deadline(request, "making a communicator (lowest rank of the node)");
   MPI_Comm_free(&shared);
   std::vector<int> pairs(2 * static_cast<std::size_t>(size));
-  MPI_Allgather(mine, 2, MPI_INT, pairs.data(), 2, MPI_INT, comm);
+  MPI_Iallgather(mine, 2, MPI_INT, pairs.data(), 2, MPI_INT, comm, &request);
+  wait_with_deadline(request, "making a communicator (gathering nodes)");
   std::vector<int> leaders;
   for (int i = 0; i < size; ++i) leaders.push_back(pairs[2 * static_cast<std::size_t>(i) + 1]);
   std::sort(leaders.begin(), leaders.end());
@@ -172,6 +182,13 @@ LinkClass Communicator::link_class(int peer) const {
   const int mine = node_of_world_rank_.at(static_cast<std::size_t>(world_rank(rank_)));
   const int theirs = node_of_world_rank_.at(static_cast<std::size_t>(world_rank(peer)));
   return mine == theirs ? LinkClass::same_node : LinkClass::other_node;
+}
+
+void Communicator::order(StreamOrder order, const ExecSpace& compute, const ExecSpace& communication) {
+  if (order == StreamOrder::communication_after_compute)
+    order_instances(compute, communication);
+  else
+    order_instances(communication, compute);
 }
 
 // ---- point to point --------------------------------------------------------------------------
@@ -192,6 +209,7 @@ Request Communicator::post_on_channel(const std::vector<Transfer>& transfers, La
                                       const std::string& detail, const ExecSpace& space) {
   const std::string operation = label.operation ? label.operation : "transfer";
   const std::string where = operation + " step " + std::to_string(label.step);
+  stop_here_if_asked(where);  // test hook (WF_FAULT_STOP)
   require(label.step >= 0, where + ": the step must be >= 0");
   const int max_step = (tag_upper_bound_ - (tag_channels - 1)) / tag_channels;
   require(label.step <= max_step, where + ": step too large for MPI tags (tag = step * " +
@@ -240,8 +258,15 @@ void Communicator::wait_pending(const std::vector<Request*>& requests) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   const double deadline = options_->deadline_seconds;
+  bool done = true;
+  for (Request* request : requests) done = test(*request) && done;
+  if (done) return;  // most waits end here: only a real wait is worth a position
+  // Where this rank waits, for a roll call (the deadline is enforced below, not by the watchdog).
+  const auto first = std::find_if(requests.begin(), requests.end(), [](Request* r) { return !r->empty(); });
+  const DeadlineGuard position((*first)->state()->operation + " step " + std::to_string((*first)->state()->step),
+                               false);
   for (;;) {
-    bool done = true;
+    done = true;
     for (Request* request : requests) done = test(*request) && done;
     if (done) return;
     if (std::chrono::duration<double>(clock::now() - start).count() > deadline) break;
@@ -256,6 +281,8 @@ void Communicator::wait_pending(const std::vector<Request*>& requests) {
   }
   char seconds[32];
   std::snprintf(seconds, sizeof seconds, "%.1f", deadline);
+  // In the program the peer may be stopped for good: the watchdog names it and ends the job.
+  if (Watchdog::running()) end_job_after_timeout(message + " not complete after " + seconds + " s");
   throw TimeoutError(message + " not complete after " + seconds + " s");
 }
 

@@ -118,16 +118,25 @@ struct Request::State {
 /// \brief Combines an incoming chunk into the local one: acc[i] = op(acc[i], incoming[i]) over
 /// `count` elements in MemSpace. Used by reduce_scatter (sum, or the lse-aware merge).
 /// Run it on the execution space instance given to the collective (the result is sent right
-/// after; backends order their sends after that instance's work), never on the host unless
-/// MemSpace is host memory.
+/// after; backends order their sends after that instance's work), or on another instance that
+/// the collective's instance is then ordered after (Communicator::order); never on the host
+/// unless MemSpace is host memory.
 template <class T>
 using Combine = std::function<void(T* accumulated, const T* incoming, std::size_t count)>;
 
+/// \brief Which side of an ordering point between compute and communication waits.
+enum class StreamOrder {
+  communication_after_compute,  ///< transfers posted next may read what compute wrote, overwrite what it read
+  compute_after_communication,  ///< compute submitted next may read what a collective received
+};
+
 /// \brief The front end. Created by make_mpi_communicator or make_nccl_communicator.
-/// Every operation takes the execution space instance `space` whose earlier work wrote the send
-/// buffers and whose later work reads the receive buffers (kokkos-comm style): transfers are
-/// ordered after that instance's work (MPI: a fence of it; NCCL: its stream). It defaults to the
-/// default instance.
+/// Every operation takes the execution space instance `space` it runs on: its transfers are
+/// ordered after that instance's work (MPI: a fence of it; NCCL: enqueued on its stream), its
+/// local copies and combines run on it, and its received data is complete for that instance's
+/// later work when the call (collectives) or wait() (point-to-point) returns. It defaults to the
+/// default instance. Schedules pass their communication instance and order it against their
+/// compute instance with order() exactly where data flows between the two (docs/communication.md).
 /// Every collective must be called by all ranks of the communicator in the same order with
 /// the same count; send and recv buffers of one call must not overlap unless stated.
 class Communicator {
@@ -196,6 +205,13 @@ class Communicator {
   /// \brief Every rank waits for every other (dissemination, ceil(log2 P) rounds of one int,
   /// each under the deadline).
   void barrier(Label label, const ExecSpace& space = ExecSpace());
+
+  /// \brief An ordering point between the compute and communication instances (local: no
+  /// message). communication_after_compute: transfers posted on `communication` from now on start
+  /// after the work submitted to `compute` so far; compute_after_communication: the reverse.
+  /// CUDA: an event, the host does not block; host backends: a fence (core/instances.hpp).
+  /// Virtual so that a test can record where a schedule puts its ordering points.
+  virtual void order(StreamOrder order, const ExecSpace& compute, const ExecSpace& communication);
 
   /// \brief Parses WF_FAULT_DROP_SEND="<world rank>:<step>" (a test hook): the step at which
   /// this process drops the sends it posts, or -1. Throws wf::Error when malformed. Read when a

@@ -1,5 +1,8 @@
 // MPI backend: nonblocking point-to-point on a duplicate of the parent communicator.
 // Device buffers go to MPI directly when it is CUDA-aware, otherwise through host copies.
+// MPI is driven by the host: a post fences the instance it is given (the schedules'
+// communication instance, ordered after their compute by Communicator::order) before MPI or a
+// host copy reads a send buffer; host copies of device data run on that instance too.
 #include <Kokkos_Core.hpp>
 
 #include <algorithm>
@@ -8,6 +11,7 @@
 #include <string>
 
 #include "comm/communicator.hpp"
+#include "comm/deadline.hpp"
 #include "comm/mpi_util.hpp"
 #include "core/types.hpp"
 #include "wf_config.hpp"
@@ -60,6 +64,7 @@ struct MpiState final : Request::State {
   std::vector<std::size_t> first;               // transfer i owns requests [first[i], first[i+1])
   std::vector<Transfer> transfers;              // as posted (user buffers)
   std::vector<std::unique_ptr<char[]>> staging;  // host copy per transfer (host-staging path)
+  ExecSpace space;                              // the instance the copies of the staging path run on
 
   bool pending(std::size_t i) const {
     return std::any_of(requests.begin() + static_cast<std::ptrdiff_t>(first[i]),
@@ -105,7 +110,9 @@ class MpiCommunicator final : public Communicator {
     validate(options);
     const int drop_step = fault_drop_step_from_environment();  // before any collective call
     MPI_Comm comm = MPI_COMM_NULL;
-    check(MPI_Comm_dup(parent, &comm), "make_mpi_communicator: MPI_Comm_dup");
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Comm_idup(parent, &comm, &request), "make_mpi_communicator: MPI_Comm_idup");
+    wait_with_deadline(request, "making a communicator (MPI_Comm_idup)");
     // Errors come back as codes and become wf::Error with a message, not an abort.
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
     std::vector<int> nodes = detect_nodes(comm, options.ranks_per_node);
@@ -126,7 +133,10 @@ class MpiCommunicator final : public Communicator {
 
   std::unique_ptr<Communicator> split(int color, int key) const override {
     MPI_Comm child = MPI_COMM_NULL;
-    check(MPI_Comm_split(comm_, color, key, &child), "Communicator::split: MPI_Comm_split");
+    {
+      const DeadlineGuard guard("splitting a communicator (MPI_Comm_split)");  // no non-blocking split in MPI
+      check(MPI_Comm_split(comm_, color, key, &child), "Communicator::split: MPI_Comm_split");
+    }
     if (child == MPI_COMM_NULL) return nullptr;
     auto created = std::make_unique<MpiCommunicator>(child, node_of_world_rank_, options_, traffic_, path_);
     created->fault_drop_step_ = fault_drop_step_;
@@ -137,6 +147,7 @@ class MpiCommunicator final : public Communicator {
   std::shared_ptr<Request::State> post_transfers(const std::vector<Transfer>& transfers, int tag,
                                                  const ExecSpace& space) override {
     auto state = std::make_shared<MpiState>();
+    state->space = space;
     const bool staged = path_ == Path::host_staging;
     // Kernels that wrote the send buffers must be done before MPI (or the host copy) reads them.
     if (std::any_of(transfers.begin(), transfers.end(), [](const Transfer& t) { return t.kind == Transfer::send; }))
@@ -148,7 +159,10 @@ class MpiCommunicator final : public Communicator {
       std::unique_ptr<char[]> host;
       if (staged && t.bytes > 0) {
         host.reset(new char[t.bytes]);
-        if (t.kind == Transfer::send) Kokkos::deep_copy(HostBytes(host.get(), t.bytes), DeviceBytes(buffer, t.bytes));
+        if (t.kind == Transfer::send) {
+          Kokkos::deep_copy(space, HostBytes(host.get(), t.bytes), DeviceBytes(buffer, t.bytes));
+          space.fence();
+        }
         buffer = host.get();
       }
       state->staging.push_back(std::move(host));
@@ -202,7 +216,9 @@ class MpiCommunicator final : public Communicator {
       }
       const Transfer& t = state.transfers[i];
       if (t.kind == Transfer::recv && state.staging[i]) {
-        Kokkos::deep_copy(DeviceBytes(static_cast<char*>(t.data), t.bytes), HostBytes(state.staging[i].get(), t.bytes));
+        Kokkos::deep_copy(state.space, DeviceBytes(static_cast<char*>(t.data), t.bytes),
+                          HostBytes(state.staging[i].get(), t.bytes));
+        state.space.fence();  // complete for every instance once test() says so
         state.staging[i].reset();
       }
       state.items[i].complete = true;

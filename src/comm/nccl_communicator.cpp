@@ -1,9 +1,12 @@
 // NCCL backend: each posted group is one ncclGroupStart/End of ncclSend/ncclRecv on a CUDA
-// stream, followed by a cudaEvent that test() queries. With a CUDA Kokkos the stream is the
-// default execution space's (ordered after the kernels that filled the buffers); with a host
-// Kokkos, buffers are staged through device memory on a stream of the communicator's own.
+// stream, followed by a cudaEvent that test() queries. With a CUDA Kokkos the stream is the one
+// of the instance the operation is given: the schedules' communication instance, its own stream,
+// ordered after their compute stream by events (Communicator::order), so a ring shift runs while
+// the compute stream works (docs/communication.md, "Streams"). With a host Kokkos, buffers are
+// staged through device memory on a stream of the communicator's own.
 #include "comm/collective_errors.hpp"
 #include "comm/communicator.hpp"
+#include "comm/deadline.hpp"
 #include "wf_config.hpp"
 
 #if WF_ENABLE_NCCL
@@ -108,11 +111,14 @@ class NcclCommunicator final : public Communicator {
                                              std::string(MemSpace::name());
     if (!all_ranks_ok(parent, visible && supported, local, message)) throw Error(message);
     MPI_Comm comm = MPI_COMM_NULL;
-    MPI_Comm_dup(parent, &comm);
+    MPI_Request duplicated = MPI_REQUEST_NULL;
+    MPI_Comm_idup(parent, &comm, &duplicated);
+    wait_with_deadline(duplicated, "making the NCCL communicator (MPI_Comm_idup)");
     if (host_memory) {
       // With a host Kokkos nobody chose the device: one per rank of the node, round robin.
       MPI_Comm node = MPI_COMM_NULL;
       int local_rank = 0;
+      const DeadlineGuard guard("making the NCCL communicator (MPI_Comm_split_type)");
       MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
       MPI_Comm_rank(node, &local_rank);
       MPI_Comm_free(&node);
@@ -131,7 +137,10 @@ class NcclCommunicator final : public Communicator {
 
   std::unique_ptr<Communicator> split(int color, int key) const override {
     MPI_Comm child = MPI_COMM_NULL;
-    MPI_Comm_split(comm_, color, key, &child);
+    {
+      const DeadlineGuard guard("splitting the NCCL communicator (MPI_Comm_split)");
+      MPI_Comm_split(comm_, color, key, &child);
+    }
     if (child == MPI_COMM_NULL) return nullptr;
     auto created = std::make_unique<NcclCommunicator>(child, node_of_world_rank_, options_, traffic_, connect(child));
     created->fault_drop_step_ = fault_drop_step_;
@@ -211,15 +220,19 @@ class NcclCommunicator final : public Communicator {
     MPI_Comm_size(comm, &size);
     ncclUniqueId id{};
     int ok = rank != 0 || ncclGetUniqueId(&id) == ncclSuccess;
-    MPI_Bcast(&ok, 1, MPI_INT, 0, comm);  // rank 0's failure reaches every rank
+    MPI_Request request = MPI_REQUEST_NULL;
+    MPI_Ibcast(&ok, 1, MPI_INT, 0, comm, &request);  // rank 0's failure reaches every rank
+    wait_with_deadline(request, "making the NCCL communicator (broadcast of the unique id)");
     require(ok != 0, "make_nccl_communicator: ncclGetUniqueId failed on rank 0");
-    MPI_Bcast(&id, static_cast<int>(sizeof id), MPI_BYTE, 0, comm);
+    MPI_Ibcast(&id, static_cast<int>(sizeof id), MPI_BYTE, 0, comm, &request);
+    wait_with_deadline(request, "making the NCCL communicator (broadcast of the unique id)");
     auto nccl = std::make_shared<NcclComm>();
     nccl->stream = execution_space_stream();
     if (!nccl->stream) {
       check_cuda(cudaStreamCreateWithFlags(&nccl->stream, cudaStreamNonBlocking), "make_nccl_communicator: stream");
       nccl->own_stream = true;
     }
+    const DeadlineGuard guard("making the NCCL communicator (ncclCommInitRank)");
     check_nccl(ncclCommInitRank(&nccl->comm, size, id, rank), "make_nccl_communicator: ncclCommInitRank");
     return nccl;
   }

@@ -14,18 +14,24 @@ bool starts_with(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
 }
 
+/// The example after "needs a value" (the form of --set's value).
+std::string value_hint(const std::string& name, const char* separator) {
+  return name == "--set" ? std::string(": --set") + separator + "section.key=value" : std::string();
+}
+
 /// The value of option `name` at argv[i] ("--name value" or "--name=value"); advances i.
 /// Empty when argv[i] is not that option.
 std::optional<std::string> option_value(const std::string& name, int argc, char** argv, int& i) {
   const std::string argument = argv[i];
   if (starts_with(argument, name + "=")) {
     const std::string value = argument.substr(name.size() + 1);
-    if (value.empty()) throw ConfigError("option '" + name + "' needs a value");
+    if (value.empty()) throw ConfigError("option '" + name + "' needs a value" + value_hint(name, "="));
     return value;
   }
   if (argument != name) return std::nullopt;
   // An option in place of the value means the value is missing (values never start with '-').
-  if (i + 1 >= argc || starts_with(argv[i + 1], "-")) throw ConfigError("option '" + name + "' needs a value");
+  if (i + 1 >= argc || starts_with(argv[i + 1], "-"))
+    throw ConfigError("option '" + name + "' needs a value" + value_hint(name, " "));
   return std::string(argv[++i]);
 }
 
@@ -74,11 +80,27 @@ void positional(CommandLine& cl, const std::string& argument, bool first) {
     return;
   }
   if (cl.command == Command::calibrate)
-    throw ConfigError("'wallfacer calibrate' takes no deck ('" + argument + "'); change it with --set");
+    throw ConfigError("'wallfacer calibrate' takes no deck ('" + clip_for_message(argument) +
+                      "'); change it with --set");
   if (!cl.deck_path.empty())
-    throw ConfigError("more than one deck given ('" + cl.deck_path + "' and '" + argument +
-                      "'); give one deck and change it with --set");
+    throw ConfigError("more than one deck given ('" + clip_for_message(cl.deck_path) + "' and '" +
+                      clip_for_message(argument) + "'); give one deck and change it with --set");
   cl.deck_path = argument;
+}
+
+/// The options Kokkos 3.4 to 4.x read (Kokkos::initialize); others would be ignored silently.
+const char* const kokkos_options[] = {
+    "--kokkos-help",          "--kokkos-disable-warnings", "--kokkos-print-configuration", "--kokkos-tune-internals",
+    "--kokkos-threads",       "--kokkos-num-threads",      "--kokkos-numa",                "--kokkos-device",
+    "--kokkos-device-id",     "--kokkos-ndevices",         "--kokkos-num-devices",         "--kokkos-map-device-id-by",
+    "--kokkos-tools-library", "--kokkos-tools-libs",       "--kokkos-tools-args",          "--kokkos-tools-help",
+};
+
+bool is_kokkos_option(const std::string& argument) {
+  const std::string name = argument.substr(0, argument.find('='));
+  for (const char* known : kokkos_options)
+    if (name == known) return true;
+  return false;
 }
 
 }  // namespace
@@ -94,11 +116,14 @@ CommandLine parse_command_line(int argc, char** argv) {
     } else if (auto value = option_value("--set", argc, argv, i)) {
       cl.overrides.push_back(*value);
     } else if (starts_with(argument, "--kokkos-")) {
-      continue;  // Kokkos' own options: Kokkos::initialize reads them
+      if (!is_kokkos_option(argument))
+        throw ConfigError("unknown Kokkos option '" + clip_for_message(argument) +
+                          "' (Kokkos reads --kokkos-num-threads, --kokkos-device-id, --kokkos-tools-libs, "
+                          "--kokkos-help and the others listed in --help)");
     } else if (command_option(cl, argc, argv, i)) {
       continue;
     } else if (starts_with(argument, "-")) {
-      throw ConfigError("unknown option '" + argument + "' (see --help)");
+      throw ConfigError("unknown option '" + clip_for_message(argument) + "' (see --help)");
     } else {
       positional(cl, argument, i == 1);
     }
@@ -137,7 +162,11 @@ std::string usage_text() {
          "  --output FILE            calibrate: where to write the machine file\n"
          "  -h, --help               print this help and exit\n"
          "  --version                print the version and exit\n"
-         "  --kokkos-*               passed to Kokkos\n"
+         "  --kokkos-*               passed to Kokkos: --kokkos-help, --kokkos-num-threads=N,\n"
+         "                           --kokkos-device-id=N, --kokkos-map-device-id-by=..., "
+         "--kokkos-tools-libs=...,\n"
+         "                           --kokkos-tools-args=..., --kokkos-disable-warnings, ... "
+         "(others are refused)\n"
          "\n"
          "Deck keys:\n" +
          describe_keys();

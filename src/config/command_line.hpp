@@ -30,9 +30,10 @@ struct CommandLine {
 ///
 /// `--set` takes its value as the next argument or after '=' (`--set=key=value`), and may be
 /// repeated; so may every option with a value. Kokkos' own `--kokkos-*` arguments are skipped
-/// (Kokkos reads them). Throws ConfigError for an unknown option, an option of another
-/// command, a second deck, an option without its value, `plan` without --machine or a deck.
-/// Overrides are checked later, when the deck is loaded.
+/// (Kokkos reads them); a `--kokkos-*` option no Kokkos version reads is refused (Kokkos would
+/// ignore it silently). Throws ConfigError for an unknown option, an option of another command,
+/// a second deck, an option without its value, `plan` without --machine or a deck. Overrides
+/// are checked later, when the deck is loaded.
 CommandLine parse_command_line(int argc, char** argv);
 
 /// \brief The --help text: usage line, options, and the table of every deck key.

@@ -5,10 +5,6 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -23,6 +19,9 @@ using Sources = std::map<std::string, std::string>;
 [[noreturn]] void fail(const std::string& source, const std::string& message) {
   throw ConfigError(source.empty() ? message : source + ": " + message);
 }
+
+/// Keys longer than this are no typo of a deck key: no suggestion (and no quadratic search).
+constexpr std::size_t longest_key_worth_a_suggestion = 64;
 
 // Optimal string alignment distance: edits, plus swaps of neighbours ("haeds").
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -43,6 +42,7 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 // " (did you mean 'attention.head_dim'?)" for the closest key, or "" when none is close.
 // A key under the wrong section (or none) is matched by its last part, with a small penalty.
 std::string did_you_mean(const std::string& unknown) {
+  if (unknown.size() > longest_key_worth_a_suggestion) return "";
   const std::size_t dot = unknown.find('.');
   const std::string section = dot == std::string::npos ? "" : unknown.substr(0, dot);
   const std::string leaf = dot == std::string::npos ? unknown : unknown.substr(dot + 1);
@@ -62,6 +62,7 @@ std::string did_you_mean(const std::string& unknown) {
 }
 
 std::string did_you_mean_section(const std::string& unknown) {
+  if (unknown.size() > longest_key_worth_a_suggestion) return "";
   std::string best;
   std::size_t best_distance = 0;
   for (const DeckKey& key : deck_keys()) {
@@ -91,7 +92,7 @@ std::string one_line(std::string_view text) {
 std::string describe_node(const toml::node& node) {
   switch (node.type()) {
     case toml::node_type::string:
-      return "a string (" + format_value(node.as_string()->get()) + ")";
+      return "a string (" + clip_for_message(format_value(node.as_string()->get())) + ")";
     case toml::node_type::integer:
       return "an integer (" + format_value(node.as_integer()->get()) + ")";
     case toml::node_type::floating_point:
@@ -180,14 +181,14 @@ void apply_deck(RunConfig& config, const toml::table& deck, const std::string& s
       const std::string hint = is_section(section)
                                    ? " (" + section + " is a section: write [" + section + "])"
                                    : did_you_mean(section);
-      fail(source, "unknown key '" + section + "'" + hint);
+      fail(source, "unknown key '" + clip_for_message(section) + "'" + hint);
     }
     if (!is_section(section))
-      fail(source, "unknown section [" + section + "]" + did_you_mean_section(section));
+      fail(source, "unknown section [" + clip_for_message(section) + "]" + did_you_mean_section(section));
     for (const auto& [leaf, node] : in_text_order(*section_node->as_table())) {
       const std::string name = section + "." + leaf;
       const DeckKey* key = find_key(name);
-      if (key == nullptr) fail(source, "unknown key '" + name + "'" + did_you_mean(name));
+      if (key == nullptr) fail(source, "unknown key '" + clip_for_message(name) + "'" + did_you_mean(name));
       key->set(config, read_value(*key, *node, source));
       sources[name] = source;
     }
@@ -202,7 +203,7 @@ std::string trim(const std::string& text) {
 
 /// Applies "section.key=value". The value is a TOML value if it parses as one, else raw text.
 void apply_override(RunConfig& config, const std::string& override_text, Sources& sources) {
-  const std::string source = "--set " + one_line(override_text);  // messages stay one line
+  const std::string source = "--set " + clip_for_message(one_line(override_text));  // one short line
   const std::size_t equals = override_text.find('=');
   if (equals == std::string::npos)
     fail(source, "malformed override: no '=' (expected section.key=value)");
@@ -210,7 +211,7 @@ void apply_override(RunConfig& config, const std::string& override_text, Sources
   const std::string value_text = trim(override_text.substr(equals + 1));
   if (name.empty()) fail(source, "malformed override: empty key (expected section.key=value)");
   const DeckKey* key = find_key(name);
-  if (key == nullptr) fail(source, "unknown key '" + name + "'" + did_you_mean(name));
+  if (key == nullptr) fail(source, "unknown key '" + clip_for_message(name) + "'" + did_you_mean(name));
 
   toml::table parsed;
   try {
@@ -255,7 +256,7 @@ std::optional<DeckProblem> schedule_problem(const RunConfig& config) {
   if ((problem == wf::Problem::attention || problem == wf::Problem::train) && config.attention.impl == TileChoice::both)
     return DeckProblem{{"attention.impl", "run.problem"},
                    "run.problem = " + quoted(name_of(problem)) +
-                       " runs one tile path: attention.impl must be \"blas\" or \"fused\""};
+                       " runs one tile path: attention.impl must be \"blas\", \"fused\", \"gemm\" or \"auto\""};
   return std::nullopt;
 }
 
@@ -361,19 +362,12 @@ RunConfig config_from_toml(const std::string& toml_text, const std::string& sour
 
 RunConfig load_config(const std::string& deck_path, const std::vector<std::string>& overrides) {
   if (deck_path.empty()) return config_from_toml("", "", overrides);
-  std::error_code ec;
-  if (std::filesystem::is_directory(deck_path, ec))
-    throw ConfigError("cannot open deck '" + deck_path + "': it is a directory");
-  std::ifstream file(deck_path, std::ios::binary);
-  if (!file) {
-    const int error = errno;
-    throw ConfigError("cannot open deck '" + deck_path + "'" +
-                      (error != 0 ? std::string(": ") + std::strerror(error) : std::string()));
-  }
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) throw ConfigError("cannot open deck '" + deck_path + "': read failed");
-  return config_from_toml(text.str(), deck_path, overrides);
+  return config_from_toml(read_deck_text(deck_path), deck_path, overrides);
+}
+
+std::string clip_for_message(const std::string& text, std::size_t limit) {
+  if (text.size() <= limit) return text;
+  return text.substr(0, limit) + "... (" + std::to_string(text.size()) + " characters)";
 }
 
 }  // namespace wf::config

@@ -65,6 +65,20 @@ const DeckKey* find_key(const std::string& dotted_name);
 /// \brief A value as TOML text: 8, 2.5, 1.0, true, "fused" (doubles round-trip exactly).
 std::string format_value(const KeyValue& value);
 
+/// \brief `text` as it appears in a message: whole up to `limit` characters, else its start and
+/// how long it is ("aaaa... (2097152 characters)"), so that a hostile key cannot flood the terminal.
+std::string clip_for_message(const std::string& text, std::size_t limit = 80);
+
+/// \brief The largest deck read_deck_text accepts.
+inline constexpr std::size_t max_deck_bytes = std::size_t(1) << 20;
+/// \brief How long read_deck_text waits for a deck that comes through a pipe or a device.
+inline constexpr double max_deck_read_seconds = 10.0;
+
+/// \brief The text of the deck at `path`, read with bounds: at most max_deck_bytes, within
+/// max_deck_read_seconds (a pipe nobody writes to, /dev/zero or a directory give one clear
+/// ConfigError naming the path).
+std::string read_deck_text(const std::string& path);
+
 /// \brief Parses a deck, applies the overrides in order, fills defaults and validates.
 ///
 /// `source_name` prefixes every message (usually the deck's path; "" for defaults only).
@@ -75,9 +89,10 @@ std::string format_value(const KeyValue& value);
 RunConfig config_from_toml(const std::string& toml_text, const std::string& source_name,
                            const std::vector<std::string>& overrides = {});
 
-/// \brief Reads the deck at `deck_path` and resolves it as config_from_toml() does.
-/// An empty path means defaults plus overrides. A missing or unreadable file throws
-/// ConfigError("cannot open deck 'PATH': reason").
+/// \brief Reads the deck at `deck_path` (read_deck_text) and resolves it as config_from_toml()
+/// does. An empty path means defaults plus overrides. A missing or unreadable file throws
+/// ConfigError("cannot open deck 'PATH': reason"). The program reads the deck on rank 0 only and
+/// broadcasts its text (problems/shared_config.hpp).
 RunConfig load_config(const std::string& deck_path, const std::vector<std::string>& overrides = {});
 
 /// \brief Checks every key's range and the cross-key rules; throws ConfigError on the first

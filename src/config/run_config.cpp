@@ -196,6 +196,7 @@ std::vector<DeckKey> run_keys() {
     enum_key("run.precision", &R::run, &RunSection::precision, "scalar type of the timed kernels"),
     integer_key("run.seed", &R::run, &RunSection::seed, 0, no_upper_bound, "seed of every random input"),
     bool_key("run.verify", &R::run, &RunSection::verify, "also check the results against a double-precision reference"),
+    bool_key("run.allow_non_finite", &R::run, &RunSection::allow_non_finite, "accept NaN and infinity in inputs, weights, checkpoints and losses (experiments only; by default they stop the run)"),
   };
   // clang-format on
 }
@@ -212,7 +213,7 @@ std::vector<DeckKey> attention_keys() {
     integer_key("attention.head_dim", &R::attention, &A::head_dim, 1, 1024, "size of one head"),
     bool_key("attention.causal", &R::attention, &A::causal, "causal mask (token i sees tokens <= i)"),
     float_key("attention.scale", &R::attention, &A::scale, 0.0, false, "softmax scale; 0 means 1/sqrt(head_dim)"),
-    enum_key("attention.impl", &R::attention, &A::impl, "BLAS-based path, fused tiled kernel, or both"),
+    enum_key("attention.impl", &R::attention, &A::impl, "tile path: host BLAS tiles, fused kernel, gemm chunks (any memory), every one (kernel problem), or the faster one measured in the run"),
     integer_key("attention.q_tile", &R::attention, &A::q_tile, 1, 65536, "query rows per tile (both tile paths)"),
     integer_key("attention.kv_tile", &R::attention, &A::kv_tile, 1, 65536, "key rows per tile (both tile paths)"),
     string_key("attention.input", &R::attention, &A::input, {}, "HDF5 file with /input/{q,k,v,do} (attention problem); empty: seeded random inputs"),
@@ -241,13 +242,15 @@ std::vector<DeckKey> parallel_keys() {
   using P = ParallelSection;
   // clang-format off
   return {
-    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, Ulysses all-to-all, or the best plan for parallel.machine"),
+    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, Ulysses all-to-all, or Ulysses inside head groups with WallFacer across them, or the best plan for parallel.machine"),
     integer_key("parallel.team_size", &R::parallel, &P::team_size, 1, 4096, "c, the replication factor (1 = ring); c^2 must divide the process count"),
     enum_key("parallel.arrangement", &R::parallel, &P::arrangement, "teams on consecutive ranks, or sub-rings on consecutive ranks"),
     enum_key("parallel.rotate", &R::parallel, &P::rotate, "backward: the query side or the key/value side travels the sub-ring"),
+    integer_key("parallel.head_group_size", &R::parallel, &P::head_group_size, 1, 4096, "u of ulysses-wallfacer: ranks of a head group (all-to-all over heads); WallFacer runs on the P/u head groups"),
+    enum_key("parallel.head_placement", &R::parallel, &P::head_placement, "ulysses-wallfacer: a head group on consecutive ranks (inside a node), or P/u ranks apart"),
     enum_key("parallel.backend", &R::parallel, &P::backend, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
     integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
-    float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 0.0, true, "the longest any wait may take before the run stops with an error"),
+    float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 1.0, false, "the longest any wait or blocking collective (reductions, HDF5 calls) may take before the job ends naming the stalled rank"),
     string_key("parallel.machine", &R::parallel, &P::machine, {}, "machine file (inputs/machines/) that schedule = \"auto\" plans for; in the SimGrid build also the compute rates injected"),
   };
   // clang-format on
@@ -259,7 +262,8 @@ std::vector<DeckKey> model_keys() {
   using M = ModelSection;
   // clang-format off
   return {
-    integer_key("model.vocab", &R::model, &M::vocab, 2, 1 << 24, "vocabulary size"),
+    enum_key("model.kind", &R::model, &M::kind, "a causal GPT on tokens, or a DiT (bidirectional, patch tokens, timestep modulation, denoising loss)"),
+    integer_key("model.vocab", &R::model, &M::vocab, 2, 1 << 24, "vocabulary size (GPT)"),
     integer_key("model.d_model", &R::model, &M::d_model, 1, 1 << 16, "hidden size"),
     integer_key("model.layers", &R::model, &M::layers, 1, 1024, "transformer layers"),
     integer_key("model.mlp_dim", &R::model, &M::mlp_dim, 0, 1 << 18, "MLP inner size; 0 means 4 d_model"),
@@ -269,6 +273,9 @@ std::vector<DeckKey> model_keys() {
     string_key("model.weights_in", &R::model, &M::weights_in, {}, "HDF5 file with /params/<PyTorch names> to start from; empty: seeded init"),
     bool_key("model.tokens_from_weights", &R::model, &M::tokens_from_weights, "also read the tokens /data/tokens [N] from model.weights_in"),
     string_key("model.grads_out", &R::model, &M::grads_out, {}, "HDF5 file for /params, /grads and /loss after the first step; empty: none"),
+    integer_key("model.patch_dim", &R::model, &M::patch_dim, 1, 1 << 16, "DiT: scalars per patch token"),
+    integer_key("model.timestep_dim", &R::model, &M::timestep_dim, 2, 1 << 16, "DiT: frequencies of the sinusoidal timestep embedding (even)"),
+    integer_key("model.diffusion_steps", &R::model, &M::diffusion_steps, 2, 1 << 20, "DiT: T, timesteps of the linear noise schedule"),
   };
   // clang-format on
 }
@@ -402,8 +409,8 @@ std::optional<std::string> DeckKey::check(const KeyValue& value) const {
       ok = choices.empty();
       for (const std::string& choice : choices) ok = ok || choice == std::get<std::string>(value);
       if (!ok)
-        return name + " = " + format_value(value) + " is not allowed (expected " + allowed_text() +
-               ")";
+        return name + " = " + clip_for_message(format_value(value)) + " is not allowed (expected " +
+               allowed_text() + ")";
       break;
   }
   if (ok) return std::nullopt;

@@ -17,6 +17,7 @@ struct RunSection {
   Precision precision = Precision::fp32;
   std::uint64_t seed = 20240701;     ///< seed of every random input
   bool verify = false;               ///< also check against a double-precision reference
+  bool allow_non_finite = false;     ///< accept NaN/inf in inputs, weights and losses (experiments)
 };
 
 /// \brief [attention]: one attention layer.
@@ -40,9 +41,11 @@ struct ParallelSection {
   int team_size = 1;                    ///< c, the replication factor; c^2 must divide P
   Arrangement arrangement = Arrangement::team_major;
   RotateSide rotate = RotateSide::query;  ///< backward: the query side travels, or the key side
+  int head_group_size = 2;              ///< u of ulysses-wallfacer: ranks that split the heads
+  HeadPlacement head_placement = HeadPlacement::consecutive;  ///< ulysses-wallfacer: where a head group's ranks are
   Backend backend = Backend::mpi;
   int ranks_per_node = 0;               ///< 0: detect with MPI_Comm_split_type
-  double deadline_seconds = 120.0;      ///< the longest any wait may take
+  double deadline_seconds = 120.0;      ///< the longest any wait may take (>= 1)
   std::string machine;                  ///< machine file for schedule = "auto" (and compute injection under SimGrid)
 };
 
@@ -54,9 +57,10 @@ struct GravitySection {
   int tile = 256;                      ///< source bodies per tile
 };
 
-/// \brief [model]: the GPT of the training benchmark (heads, kv_heads, head_dim, seq_len,
-/// tiles and tile path come from [attention]; the model is always causal).
+/// \brief [model]: the model of the training benchmark, a GPT (causal) or a DiT (bidirectional)
+/// (heads, kv_heads, head_dim, seq_len, tiles and tile path come from [attention]).
 struct ModelSection {
+  ModelKind kind = ModelKind::gpt;
   int vocab = 64;
   int d_model = 64;
   int layers = 2;
@@ -67,6 +71,9 @@ struct ModelSection {
   std::string weights_in;          ///< HDF5 file with /params/<torch names>; "" = seeded init
   bool tokens_from_weights = false;  ///< also read /data/tokens [N] from weights_in
   std::string grads_out;           ///< HDF5 file for /params, /grads and /loss after the first step
+  int patch_dim = 16;              ///< DiT: scalars per patch token (e.g. 2 x 2 patches of 4 latent channels)
+  int timestep_dim = 256;          ///< DiT: frequencies of the sinusoidal timestep embedding
+  int diffusion_steps = 1000;      ///< DiT: T of the linear noise schedule (timesteps 0 .. T-1)
 };
 
 /// \brief [train]: the optimisation and the outputs of the training benchmark.

@@ -41,16 +41,26 @@ struct SpanDetail {
   std::uint64_t bytes = 0;
 };
 
-/// \brief Runs f() between two fences and returns its seconds; records the span as `phase` in
-/// `trace` when there is one (a null trace only times).
-template <class F>
-double timed_span(TraceRecorder* trace, Phase phase, F&& f, SpanDetail detail = {}) {
-  Stopwatch watch("Trace::span");
+/// \brief Runs f() between two calls of fence() and returns its seconds; records the span as
+/// `phase` in `trace` when there is one (a null trace only times). With a fence of one execution
+/// space instance, work queued on other instances (transfers in flight) is neither waited for
+/// nor counted.
+template <class Fence, class F>
+double timed_span_fenced(TraceRecorder* trace, Phase phase, const Fence& fence, F&& f, SpanDetail detail = {}) {
+  fence();
+  const double start = wall_seconds();
   const double begin = trace ? trace->now() : 0.0;
   std::forward<F>(f)();
-  const double elapsed = watch.stop();
+  fence();
+  const double elapsed = wall_seconds() - start;
   if (trace) trace->record(phase, begin, begin + elapsed, detail.ring_step, detail.peer, detail.bytes);
   return elapsed;
+}
+
+/// \brief timed_span_fenced between two global fences (every instance).
+template <class F>
+double timed_span(TraceRecorder* trace, Phase phase, F&& f, SpanDetail detail = {}) {
+  return timed_span_fenced(trace, phase, [] { compat::fence("Trace::span"); }, std::forward<F>(f), detail);
 }
 
 }  // namespace wf

@@ -13,7 +13,7 @@ constexpr std::size_t phase_count = static_cast<std::size_t>(Phase::count_);
 /// Names in enum order; stored in the results file, so renaming one changes the file format.
 constexpr const char* phase_names[phase_count] = {
     "embedding", "layer_norm", "projection",     "interaction", "p2p_wait", "collective",
-    "mlp_other", "loss",       "grad_allreduce", "optimizer",         "other",
+    "mlp_other", "loss",       "grad_allreduce", "optimizer",   "other",    "reorder",  "residual",
 };
 
 /// Seconds since the clock's (arbitrary) epoch: steady, or simulated under SimGrid.

@@ -22,7 +22,9 @@ enum class Phase : std::int32_t {
   grad_allreduce,
   optimizer,
   other,
-  count_  ///< number of phases
+  reorder,   ///< token-major <-> head-major reorders (with the rotary embedding)
+  residual,  ///< residual copies and biases
+  count_     ///< number of phases
 };
 
 /// \brief The name of a phase ("interaction", ...).

@@ -5,8 +5,10 @@
 #include <limits>
 #include <utility>
 
-#include "io/hdf5_detail.hpp"
+#include "comm/deadline.hpp"
 #include "core/region.hpp"
+#include "io/hdf5_detail.hpp"
+#include "io/output_path.hpp"
 
 namespace fs = std::filesystem;
 
@@ -207,12 +209,12 @@ OutputFile::OutputFile(FileHandle file, std::string path, MPI_Comm comm)
 
 OutputFile OutputFile::create(const std::string& path, MPI_Comm comm) {
   const ProfilingRegion region("IO::create_file");
+  const comm::DeadlineGuard guard("HDF5 create '" + path + ".tmp'");
   quiet_hdf5();
   const std::string temporary = path + ".tmp", what = "cannot create HDF5 file '" + temporary + "'";
   collectively(comm, [&] {
-    std::error_code ignored;
     require(!path.empty(), "cannot create an HDF5 file with an empty path");
-    require(rank_of(comm) != 0 || !fs::is_directory(path, ignored), what + ": '" + path + "' is a directory");
+    if (rank_of(comm) == 0) prepare_temporary_file(path, temporary);  // plain reasons, no symlink followed
   });
   FileHandle file;
   try {
@@ -251,12 +253,17 @@ OutputFile::~OutputFile() { abandon(); }
 void OutputFile::abandon() noexcept {
   if (comm_ == MPI_COMM_NULL || committed_) return;
   if (comm::mpi_finalized()) return;
-  file_.reset();  // collective close, errors ignored: the file is being thrown away
+  {
+    const comm::DeadlineGuard guard("HDF5 close (abandoning) '" + temporary_path() + "'");
+    file_.reset();  // collective close, errors ignored: the file is being thrown away
+  }
   if (rank_of(comm_) == 0) {
     std::error_code ignored;
     fs::remove(temporary_path(), ignored);
   }
-  MPI_Barrier(comm_);
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Ibarrier(comm_, &request);
+  comm::wait_with_deadline(request, "barrier after abandoning '" + temporary_path() + "'");
   comm_ = MPI_COMM_NULL;
 }
 
@@ -265,8 +272,16 @@ void OutputFile::commit() {
   require(comm_ != MPI_COMM_NULL && !committed_,
           "HDF5 file '" + path_ + "': commit() on a committed or moved-from file");
   const std::string temporary = temporary_path();
+  const comm::DeadlineGuard guard("HDF5 close and commit '" + temporary + "'");
   // Everyone closes (and so flushes) first; the all-rank check after it is the barrier.
-  collectively(comm_, [&] { file_.close("cannot close HDF5 file '" + temporary + "'"); });
+  collectively(comm_, [&] {
+    try {
+      file_.close("cannot close HDF5 file '" + temporary + "'");
+    } catch (const Error& error) {
+      const std::string hint = write_failure_hint(temporary);
+      throw Error(hint.empty() ? error.what() : "cannot write '" + temporary + "': " + hint + " [" + error.what() + "]");
+    }
+  });
   collectively(comm_, [&] {
     if (rank_of(comm_) != 0) return;
     std::error_code error;
@@ -279,8 +294,15 @@ void OutputFile::commit() {
 InputFile::InputFile(FileHandle file, std::string path, MPI_Comm comm)
     : file_(std::move(file)), path_(std::move(path)), comm_(comm) {}
 
+InputFile::~InputFile() {
+  if (!file_.valid() || comm::mpi_finalized()) return;
+  const comm::DeadlineGuard guard("HDF5 close '" + path_ + "'");
+  file_.reset();
+}
+
 InputFile InputFile::open(const std::string& path, MPI_Comm comm) {
   const ProfilingRegion region("IO::open_file");
+  const comm::DeadlineGuard guard("HDF5 open '" + path + "'");
   quiet_hdf5();
   const std::string what = "cannot open HDF5 file '" + path + "'";
   collectively(comm, [&] {  // rank 0 looks first, so that every rank gets the same plain reason

@@ -4,6 +4,8 @@
 // Every function here is collective over the file's communicator: all ranks call it, in the
 // same order, with the same path, dims and token_axis (the parallel HDF5 metadata rule). Errors
 // are collective too: when any rank fails, every rank throws wf::Error with the same message.
+// Every call runs under the process deadline (comm::DeadlineGuard): a rank that never arrives
+// ends the job with one line naming it, instead of leaving the others in MPI-IO for good.
 #pragma once
 
 #include <hdf5.h>
@@ -81,7 +83,9 @@ using ObjectHandle = Handle<H5Oclose>;
 /// An output file written collectively under `path + ".tmp"` and renamed to `path` by commit().
 /// Destroyed without commit (an exception on every rank, say), it closes and removes the .tmp
 /// file: `path` only ever holds a complete file, and an existing one is replaced only by commit.
-/// Construction, commit and destruction are collective; `comm` must outlive the object.
+/// A stale `.tmp` (a crashed run's, or a symlink) is removed, never followed; a directory there
+/// is an error. Construction, commit and destruction are collective, each step under the process
+/// deadline (comm/deadline.hpp); `comm` must outlive the object.
 class OutputFile {
  public:
   /// \brief Collective: creates (truncates) `path + ".tmp"` with the MPI-IO driver on `comm`.
@@ -124,6 +128,10 @@ class InputFile {
   /// \brief Collective: opens `path`; wf::Error("cannot open HDF5 file 'path': <why>") if it is
   /// missing or not HDF5.
   static InputFile open(const std::string& path, MPI_Comm comm);
+  /// \brief Collective: closes the file (under the deadline).
+  ~InputFile();
+  InputFile(InputFile&&) = default;
+  InputFile& operator=(InputFile&&) = default;
 
   /// \brief The HDF5 file identifier.
   hid_t id() const { return file_.get(); }
@@ -213,6 +221,9 @@ void write_attribute(OutputFile& file, const std::string& object_path, const std
     static_assert(detail::unsupported_attribute<V>, "attributes are double, integer, bool or string");
   }
 }
+
+/// \brief Collective: true when the group or dataset `object_path` has an attribute `name`.
+bool has_attribute(InputFile& file, const std::string& object_path, const std::string& name);
 
 /// \brief Collective: attribute `name` of `object_path`, for V = double (from any float or
 /// integer), std::int64_t (from any integer), bool (from an h5py-style enum or a 0/1 integer) or

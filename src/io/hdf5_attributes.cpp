@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "comm/deadline.hpp"
+#include "comm/reductions.hpp"
 #include "io/hdf5_detail.hpp"
 
 namespace wf::io {
@@ -21,6 +23,7 @@ void write_scalar_attribute(OutputFile& file, const std::string& object_path, co
                             hid_t memory_type, const void* value, bool valid = true) {
   const Location f = location(file);
   const std::string object_name = absolute(object_path), where = attribute_where(f, object_name, name);
+  const comm::DeadlineGuard guard("HDF5 write attribute '" + name + "' of " + object_name + " to '" + f.name + "'");
   collectively(f.comm, [&] {
     require_open(f);
     require(valid, where + ": the value does not fit in int64");
@@ -133,20 +136,22 @@ std::string read_string(const OpenAttribute& a) {
 namespace detail {
 
 void write_attribute_double(OutputFile& file, const std::string& object_path, const std::string& name, double value) {
-  MPI_Bcast(&value, 1, MPI_DOUBLE, 0, location(file).comm);
+  value = comm::broadcast_from_root(location(file).comm, value, "broadcast of an attribute value");
   write_scalar_attribute(file, object_path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
 void write_attribute_int64(OutputFile& file, const std::string& object_path, const std::string& name,
                            std::int64_t value, bool representable) {
-  std::int64_t shared[2] = {value, representable ? 1 : 0};
-  MPI_Bcast(shared, 2, MPI_INT64_T, 0, location(file).comm);
+  const MPI_Comm comm = location(file).comm;
+  const std::int64_t shared[2] = {comm::broadcast_from_root(comm, value, "broadcast of an attribute value"),
+                                  comm::broadcast_from_root(comm, std::int64_t(representable ? 1 : 0),
+                                                            "broadcast of an attribute value")};
   write_scalar_attribute(file, object_path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &shared[0], shared[1] != 0);
 }
 
 void write_attribute_bool(OutputFile& file, const std::string& object_path, const std::string& name, bool value) {
-  int shared = value ? 1 : 0;
-  MPI_Bcast(&shared, 1, MPI_INT, 0, location(file).comm);
+  const std::int64_t shared =
+      comm::broadcast_from_root(location(file).comm, std::int64_t(value ? 1 : 0), "broadcast of an attribute value");
   const std::string where = file.path() + ": attribute '" + name + "'";
   const DatatypeHandle stored = bool_type(H5T_STD_I8LE, where), memory = bool_type(H5T_NATIVE_INT8, where);
   const std::int8_t byte = shared != 0 ? 1 : 0;
@@ -166,6 +171,7 @@ void write_attribute_string(OutputFile& file, const std::string& object_path, co
 template <class V>
 V read_attribute(InputFile& file, const std::string& object_path, const std::string& name) {
   const Location f = location(file);
+  const comm::DeadlineGuard guard("HDF5 read attribute '" + name + "' of " + object_path + " from '" + f.name + "'");
   V value{};
   collectively(f.comm, [&] {
     const OpenAttribute a = open_attribute(f, object_path, name);
@@ -175,6 +181,17 @@ V read_attribute(InputFile& file, const std::string& object_path, const std::str
     if constexpr (std::is_same_v<V, std::string>) value = read_string(a);
   });
   return value;
+}
+
+bool has_attribute(InputFile& file, const std::string& object_path, const std::string& name) {
+  const Location f = location(file);
+  const comm::DeadlineGuard guard("HDF5 look up attribute '" + name + "' of " + object_path + " in '" + f.name + "'");
+  bool found = false;
+  collectively(f.comm, [&] {
+    const ObjectHandle object = open_object(f, absolute(object_path), " (looking up attribute '" + name + "')");
+    found = check(H5Aexists(object.get(), name.c_str()), attribute_where(f, absolute(object_path), name)) > 0;
+  });
+  return found;
 }
 
 // ---------------------------------------------------------------- instantiations

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <numeric>
 
+#include "comm/deadline.hpp"
 #include "io/hdf5_detail.hpp"
+#include "io/output_path.hpp"
 
 namespace wf::io {
 
@@ -143,6 +145,13 @@ DataspaceHandle select_tokens(hid_t dataset, const Slices& s, const std::vector<
   return space;
 }
 
+/// A failed write in words: the HDF5 reason, and what is wrong with the place (no space, ...).
+[[noreturn]] void throw_write_failure(const std::string& where) {
+  const std::string reason = hdf5_reason();
+  const std::string hint = write_failure_hint(where.substr(0, where.find(": ")));
+  throw Error(where + ": cannot write: " + (hint.empty() ? reason : hint + " [" + reason + "]"));
+}
+
 /// Collective hyperslab transfer of this rank's slices: writes `out` or reads into `in`.
 template <class T>
 void transfer_slices(hid_t dataset, const Slices& s, const std::vector<TokenRange>& ranges, bool writing, const T* out,
@@ -157,8 +166,8 @@ void transfer_slices(hid_t dataset, const Slices& s, const std::vector<TokenRang
   if (writing) {
     if (staged) reorder(s, ranges, out, staging.data(), true);
     const T* data = s.local_elements == 0 ? &placeholder : staged ? staging.data() : out;
-    check(H5Dwrite(dataset, Element<T>::memory(), memory.get(), file_space.get(), transfer.get(), data),
-          where + ": cannot write");
+    if (H5Dwrite(dataset, Element<T>::memory(), memory.get(), file_space.get(), transfer.get(), data) < 0)
+      throw_write_failure(where);
   } else {
     T* data = s.local_elements == 0 ? &placeholder : staged ? staging.data() : in;
     check(H5Dread(dataset, Element<T>::memory(), memory.get(), file_space.get(), transfer.get(), data),
@@ -180,6 +189,7 @@ void write_token_slices(OutputFile& file, const std::string& path, const std::ve
                         int token_axis, const std::vector<TokenRange>& ranges, const T* local) {
   const Location f = location(file);
   const std::string name = absolute(path), where = f.name + ": " + name;
+  const comm::DeadlineGuard guard("HDF5 write " + name + " to '" + f.name + "'");
   require_same_on_all_ranks(f.comm, where, signature(name, dims, token_axis));
   Slices s;
   collectively(f.comm, [&] {
@@ -197,6 +207,7 @@ void read_token_slices(InputFile& file, const std::string& path, const std::vect
                        int token_axis, const std::vector<TokenRange>& ranges, T* local) {
   const Location f = location(file);
   const std::string name = absolute(path), where = f.name + ": " + name;
+  const comm::DeadlineGuard guard("HDF5 read " + name + " from '" + f.name + "'");
   require_same_on_all_ranks(f.comm, where, signature(name, expected_dims, token_axis));
   Slices s;
   DatasetHandle dataset;
@@ -212,6 +223,7 @@ template <class T>
 std::vector<T> read_all(InputFile& file, const std::string& path) {
   const Location f = location(file);
   const std::string name = absolute(path), where = f.name + ": " + name;
+  const comm::DeadlineGuard guard("HDF5 read " + name + " from '" + f.name + "'");
   require_same_on_all_ranks(f.comm, where, name);
   DatasetHandle dataset;
   std::vector<T> values;
@@ -232,6 +244,7 @@ template <class T>
 void write_all(OutputFile& file, const std::string& path, const std::vector<std::uint64_t>& dims, const T* data) {
   const Location f = location(file);
   const std::string name = absolute(path), where = f.name + ": " + name;
+  const comm::DeadlineGuard guard("HDF5 write " + name + " to '" + f.name + "'");
   require_same_on_all_ranks(f.comm, where, signature(name, dims, 0));
   const bool writer = rank_of(f.comm) == 0;
   std::uint64_t count = 0;
@@ -249,15 +262,16 @@ void write_all(OutputFile& file, const std::string& path, const std::vector<std:
     const DataspaceHandle memory = memory_space(writer ? count : 0, where);
     const PropertyListHandle transfer = collective_transfer(where);
     const T placeholder{};
-    check(H5Dwrite(dataset.get(), Element<T>::memory(), memory.get(), file_space.get(), transfer.get(),
-                   writer ? data : &placeholder),
-          where + ": cannot write");
+    if (H5Dwrite(dataset.get(), Element<T>::memory(), memory.get(), file_space.get(), transfer.get(),
+                 writer ? data : &placeholder) < 0)
+      throw_write_failure(where);
   });
 }
 
 std::vector<std::uint64_t> dataset_dims(InputFile& file, const std::string& path) {
   const Location f = location(file);
   const std::string name = absolute(path);
+  const comm::DeadlineGuard guard("HDF5 read the shape of " + name + " from '" + f.name + "'");
   std::vector<std::uint64_t> dims;
   collectively(f.comm, [&] { dims = dims_of(open_dataset(f, name).get(), f.name + ": " + name); });
   return dims;
@@ -266,6 +280,7 @@ std::vector<std::uint64_t> dataset_dims(InputFile& file, const std::string& path
 bool has_dataset(InputFile& file, const std::string& path) {
   const Location f = location(file);
   const std::string name = absolute(path);
+  const comm::DeadlineGuard guard("HDF5 look up " + name + " in '" + f.name + "'");
   if (!links_exist(f.file, name)) return false;
   const hid_t object = H5Oopen(f.file, name.c_str(), H5P_DEFAULT);
   if (object < 0) {

@@ -10,8 +10,10 @@
 #include <utility>
 
 #include "comm/collective_errors.hpp"
+#include "comm/deadline.hpp"
 #include "comm/mpi_util.hpp"
-#include "core/compat.hpp"
+#include "comm/reductions.hpp"
+#include "core/kokkos_info.hpp"
 #include "core/error.hpp"
 #include "io/hdf5.hpp"
 #include "wf_config.hpp"
@@ -31,8 +33,7 @@ using comm::rank_of;
 using comm::size_of;
 
 std::uint64_t broadcast(MPI_Comm comm, std::uint64_t value) {
-  MPI_Bcast(&value, 1, MPI_UINT64_T, 0, comm);
-  return value;
+  return comm::broadcast_from_root(comm, value, "broadcast of the results' sizes");
 }
 
 /// Rank 0's summary on every rank (the names become dataset names, which must agree).
@@ -42,7 +43,7 @@ std::vector<SummaryValue> broadcast_summary(MPI_Comm comm, const std::vector<Sum
   for (auto& value : summary) {
     value.name = broadcast(comm, value.name);
     value.unit = broadcast(comm, value.unit);
-    MPI_Bcast(&value.value, 1, MPI_DOUBLE, 0, comm);
+    value.value = comm::broadcast_from_root(comm, value.value, "broadcast of the summary");
   }
   return summary;
 }
@@ -69,6 +70,7 @@ void check_summary_names(const std::string& path, const std::vector<SummaryValue
 /// Collective: creates group `name`; with `track_order`, links are listed in creation order.
 void create_group(OutputFile& file, const std::string& name, bool track_order) {
   const std::string where = file.path() + ": cannot create group " + name;
+  const comm::DeadlineGuard guard("HDF5 create group " + name + " in '" + file.path() + "'");
   collectively(file.comm(), [&] {
     const PropertyListHandle creation(H5Pcreate(H5P_GROUP_CREATE), where);
     if (track_order)
@@ -83,6 +85,7 @@ void create_group(OutputFile& file, const std::string& name, bool track_order) {
 void write_column(OutputFile& file, const std::string& name, std::uint64_t total, std::uint64_t offset,
                   std::uint64_t count, hid_t file_type, hid_t memory_type, const void* local) {
   const std::string where = file.path() + ": " + name;
+  const comm::DeadlineGuard guard("HDF5 write " + name + " to '" + file.path() + "'");
   DatasetHandle dataset;
   collectively(file.comm(), [&] {
     require(offset <= total && count <= total - offset, where + ": slice outside the dataset");
@@ -117,6 +120,7 @@ void write_column(OutputFile& file, const std::string& name, std::uint64_t total
 std::vector<std::string> link_names(InputFile& file, const std::string& name) {
   std::vector<std::string> names;
   const std::string where = file.path() + ": " + name;
+  const comm::DeadlineGuard guard("HDF5 list " + name + " in '" + file.path() + "'");
   collectively(file.comm(), [&] {
     require(H5Lexists(file.id(), name.c_str(), H5P_DEFAULT) > 0, where + " not found");
     const GroupHandle group(H5Gopen2(file.id(), name.c_str(), H5P_DEFAULT), where + " is not a group");
@@ -171,12 +175,14 @@ void write_timers(OutputFile& file, const PhaseSeconds& local) {
   const MPI_Comm comm = file.comm();
   const auto ranks = static_cast<std::uint64_t>(size_of(comm)), rank = static_cast<std::uint64_t>(rank_of(comm));
   write_token_slices<double>(file, "/timers/seconds", {ranks, phase_count}, 0, {{rank, 1}}, local.data());
-  PhaseSeconds min{}, sum{}, max{};
-  MPI_Allreduce(local.data(), min.data(), static_cast<int>(phase_count), MPI_DOUBLE, MPI_MIN, comm);
-  MPI_Allreduce(local.data(), sum.data(), static_cast<int>(phase_count), MPI_DOUBLE, MPI_SUM, comm);
-  MPI_Allreduce(local.data(), max.data(), static_cast<int>(phase_count), MPI_DOUBLE, MPI_MAX, comm);
-  PhaseSeconds avg{};
-  for (std::size_t p = 0; p < phase_count; ++p) avg[p] = sum[p] / static_cast<double>(ranks);
+  const auto reduced = comm::reduce_min_avg_max(comm, std::vector<double>(local.begin(), local.end()),
+                                                "reduction of the timers for the results file");
+  PhaseSeconds min{}, avg{}, max{};
+  for (std::size_t p = 0; p < phase_count; ++p) {
+    min[p] = reduced[p].min;
+    avg[p] = reduced[p].avg;
+    max[p] = reduced[p].max;
+  }
   write_all<double>(file, "/timers/min", {phase_count}, min.data());
   write_all<double>(file, "/timers/avg", {phase_count}, avg.data());
   write_all<double>(file, "/timers/max", {phase_count}, max.data());
@@ -193,8 +199,7 @@ void write_trace(OutputFile& file, const std::vector<TraceEvent>& local) {
   // Each rank's events go to [offset, offset + count): the exclusive prefix sum of the counts.
   const MPI_Comm comm = file.comm();
   const std::uint64_t count = local.size();
-  std::vector<std::uint64_t> counts(static_cast<std::size_t>(size_of(comm)));
-  MPI_Allgather(&count, 1, MPI_UINT64_T, counts.data(), 1, MPI_UINT64_T, comm);
+  const std::vector<std::uint64_t> counts = comm::gather_over_ranks(comm, count, "gathering the trace sizes");
   const auto rank = static_cast<std::size_t>(rank_of(comm));
   std::uint64_t offset = 0, total = 0;
   for (std::size_t r = 0; r < counts.size(); ++r) {
@@ -264,7 +269,7 @@ void write_results(const std::string& path, const RunResults& local, MPI_Comm co
   write_attribute(file, "/", "version", WF_VERSION_STRING);
   write_attribute(file, "/", "git_hash", WF_GIT_HASH);
   write_attribute(file, "/", "date", utc_now_iso8601());
-  write_attribute(file, "/", "kokkos_backend", compat::default_execution_space_name());
+  write_attribute(file, "/", "kokkos_backend", kokkos_backend_name());
   write_attribute(file, "/", "ranks", static_cast<std::int64_t>(size_of(comm)));
   write_attribute(file, "/", "problem", local.problem);
   write_attribute(file, "/", "deck", local.deck_text);

@@ -21,14 +21,6 @@ template <class T>
 using HostMatrix =
     Kokkos::View<T**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 
-/// The vectorisable exponential of the host loops.
-struct HostExp {
-  template <class T>
-  T operator()(T x) const {
-    return fast_exp(x);
-  }
-};
-
 /// Sets scores of invisible pairs to -inf.
 template <class T, class Mem>
 void apply_mask(const HostMatrix<T>& scores, const PositionView<Mem>& q_pos, index_t q0, const PositionView<Mem>& k_pos,
@@ -46,7 +38,7 @@ void apply_mask(const HostMatrix<T>& scores, const PositionView<Mem>& q_pos, ind
 /// the rows of O, and turns the scores into weights in place.
 template <class T, class O>
 void softmax_tile_rows(const HostMatrix<T>& s, T* row_max, T* row_sum, const O& o, int head_dim) {
-  const HostExp exp;
+  const FastExp exp;
   const int rows = static_cast<int>(s.extent(0)), cols = static_cast<int>(s.extent(1));
   for (int i = 0; i < rows; ++i) {
     T* srow = &s(i, 0);
@@ -78,7 +70,7 @@ void softmax_tile_rows(const HostMatrix<T>& s, T* row_max, T* row_sum, const O& 
 /// Backward probabilities P = exp(S - lse) of one score tile, in place.
 template <class T, class Lse>
 void probability_rows(const HostMatrix<T>& p, const Lse& lse, int h, index_t q0) {
-  const HostExp exp;
+  const FastExp exp;
   const int rows = static_cast<int>(p.extent(0)), cols = static_cast<int>(p.extent(1));
   for (int i = 0; i < rows; ++i) {
     T* prow = &p(i, 0);
@@ -108,7 +100,7 @@ void score_gradient_rows(const HostMatrix<T>& p, const HostMatrix<T>& dp, const 
 }  // namespace blas_detail
 
 /// \brief Host gemm path of the forward tile loop: folds the key block into the running
-/// (O, max, sum) of the query block.
+/// (O, max, sum) of the query block, one gemm-sized block at a time (for_each_block).
 template <class Exec, class T, class Mem>
 void forward_update_blas(const Exec& space, const AttentionOptions& opt, const QueryBlock<T, Mem>& qb,
                          const KeyValueBlock<T, Mem>& kvb, const ForwardAccumulator<T, Mem>& acc) {
@@ -122,21 +114,18 @@ void forward_update_blas(const Exec& space, const AttentionOptions& opt, const Q
   const auto all = Kokkos::ALL;
   for (int h = 0; h < opt.heads; ++h) {
     const int kvh = h / opt.group_size();
-    for (std::size_t qt = 0; qt < q_tiles.count(); ++qt) {
-      const auto q_rows = Kokkos::make_pair(q_tiles.begin[qt], q_tiles.end[qt]);
-      const auto q = Kokkos::subview(qb.q, h, q_rows, all);
+    const auto block = [&](const TileBlock& b) {
+      const auto q_rows = Kokkos::make_pair(b.q0, b.q1), k_rows = Kokkos::make_pair(b.k0, b.k1);
       const auto o = Kokkos::subview(acc.o, h, q_rows, all);
-      for (std::size_t kt = 0; kt < k_tiles.count(); ++kt) {
-        const TileMask cls = classify_tile(opt.mask, q_tiles.min_pos[qt], q_tiles.max_pos[qt], k_tiles.min_pos[kt],
-                                           k_tiles.max_pos[kt]);
-        if (cls == TileMask::empty) continue;
-        const auto k_rows = Kokkos::make_pair(k_tiles.begin[kt], k_tiles.end[kt]);
-        HostMatrix<T> s(score_buffer.data(), q_rows.second - q_rows.first, k_rows.second - k_rows.first);
-        compat::gemm(space, "N", "T", scale, q, Kokkos::subview(kvb.k, kvh, k_rows, all), T(0), s);
-        if (cls == TileMask::partial) apply_mask(s, qb.pos, q_rows.first, kvb.pos, k_rows.first, opt.mask);
-        softmax_tile_rows(s, &acc.row_max(h, q_rows.first), &acc.row_sum(h, q_rows.first), o, opt.head_dim);
-        compat::gemm(space, "N", "N", T(1), s, Kokkos::subview(kvb.v, kvh, k_rows, all), T(1), o);
-      }
+      HostMatrix<T> s(score_buffer.data(), b.q1 - b.q0, b.k1 - b.k0);
+      compat::gemm(space, "N", "T", scale, Kokkos::subview(qb.q, h, q_rows, all),
+                   Kokkos::subview(kvb.k, kvh, k_rows, all), T(0), s);
+      if (b.masked) apply_mask(s, qb.pos, b.q0, kvb.pos, b.k0, opt.mask);
+      softmax_tile_rows(s, &acc.row_max(h, b.q0), &acc.row_sum(h, b.q0), o, opt.head_dim);
+      compat::gemm(space, "N", "N", T(1), s, Kokkos::subview(kvb.v, kvh, k_rows, all), T(1), o);
+    };
+    for (std::size_t qt = 0; qt < q_tiles.count(); ++qt) {
+      for (std::size_t kt = 0; kt < k_tiles.count(); ++kt) for_each_block(opt.mask, q_tiles, qt, k_tiles, kt, true, block);
       if (opt.progress) opt.progress();
     }
   }
@@ -158,31 +147,22 @@ void backward_update_blas(const Exec& space, const AttentionOptions& opt, const 
   const auto all = Kokkos::ALL;
   for (int kvh = 0; kvh < opt.kv_heads; ++kvh) {
     for (std::size_t kt = 0; kt < k_tiles.count(); ++kt) {
-      const auto k_rows = Kokkos::make_pair(k_tiles.begin[kt], k_tiles.end[kt]);
-      const auto k = Kokkos::subview(kvb.k, kvh, k_rows, all);
-      const auto v = Kokkos::subview(kvb.v, kvh, k_rows, all);
-      const auto dk = Kokkos::subview(grad.dk, kvh, k_rows, all);
-      const auto dv = Kokkos::subview(grad.dv, kvh, k_rows, all);
       for (int h = kvh * opt.group_size(); h < (kvh + 1) * opt.group_size(); ++h) {
-        for (std::size_t qt = 0; qt < q_tiles.count(); ++qt) {
-          const TileMask cls = classify_tile(opt.mask, q_tiles.min_pos[qt], q_tiles.max_pos[qt], k_tiles.min_pos[kt],
-                                             k_tiles.max_pos[kt]);
-          if (cls == TileMask::empty) continue;
-          const auto q_rows = Kokkos::make_pair(q_tiles.begin[qt], q_tiles.end[qt]);
-          const auto q = Kokkos::subview(qb.q, h, q_rows, all);
-          const auto d_o = Kokkos::subview(qb.d_o, h, q_rows, all);
-          const int rows = static_cast<int>(q_rows.second - q_rows.first);
-          const int cols = static_cast<int>(k_rows.second - k_rows.first);
-          HostMatrix<T> p(p_buffer.data(), rows, cols), dp(dp_buffer.data(), rows, cols);
+        const auto block = [&](const TileBlock& b) {
+          const auto q_rows = Kokkos::make_pair(b.q0, b.q1), k_rows = Kokkos::make_pair(b.k0, b.k1);
+          const auto q = Kokkos::subview(qb.q, h, q_rows, all), d_o = Kokkos::subview(qb.d_o, h, q_rows, all);
+          const auto k = Kokkos::subview(kvb.k, kvh, k_rows, all);
+          HostMatrix<T> p(p_buffer.data(), b.q1 - b.q0, b.k1 - b.k0), dp(dp_buffer.data(), b.q1 - b.q0, b.k1 - b.k0);
           compat::gemm(space, "N", "T", scale, q, k, T(0), p);
-          if (cls == TileMask::partial) apply_mask(p, qb.pos, q_rows.first, kvb.pos, k_rows.first, opt.mask);
-          probability_rows(p, qb.lse, h, q_rows.first);
-          compat::gemm(space, "T", "N", T(1), p, d_o, T(1), dv);
-          compat::gemm(space, "N", "T", T(1), d_o, v, T(0), dp);
-          score_gradient_rows(p, dp, qb.delta, h, q_rows.first);
+          if (b.masked) apply_mask(p, qb.pos, b.q0, kvb.pos, b.k0, opt.mask);
+          probability_rows(p, qb.lse, h, b.q0);
+          compat::gemm(space, "T", "N", T(1), p, d_o, T(1), Kokkos::subview(grad.dv, kvh, k_rows, all));
+          compat::gemm(space, "N", "T", T(1), d_o, Kokkos::subview(kvb.v, kvh, k_rows, all), T(0), dp);
+          score_gradient_rows(p, dp, qb.delta, h, b.q0);
           compat::gemm(space, "N", "N", scale, dp, k, T(1), Kokkos::subview(grad.dq, h, q_rows, all));
-          compat::gemm(space, "T", "N", scale, dp, q, T(1), dk);
-        }
+          compat::gemm(space, "T", "N", scale, dp, q, T(1), Kokkos::subview(grad.dk, kvh, k_rows, all));
+        };
+        for (std::size_t qt = 0; qt < q_tiles.count(); ++qt) for_each_block(opt.mask, q_tiles, qt, k_tiles, kt, true, block);
       }
       if (opt.progress) opt.progress();
     }

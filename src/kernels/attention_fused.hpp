@@ -10,8 +10,8 @@
 #include "core/compat.hpp"
 #include "kernels/attention_limits.hpp"
 #include "kernels/attention_pair.hpp"
+#include "kernels/attention_tiles.hpp"
 #include "kernels/attention_types.hpp"
-#include "kernels/tiling.hpp"
 
 namespace wf::kernels {
 namespace fused_detail {
@@ -22,20 +22,6 @@ using ScratchMatrix = Kokkos::View<T**, Kokkos::LayoutRight, typename Exec::scra
 template <class Exec, class T>
 using ScratchVector = Kokkos::View<T*, typename Exec::scratch_memory_space, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 
-/// Position range [lo, hi] of pos[begin, begin + count), reduced over the team.
-template <class Member, class Positions>
-KOKKOS_INLINE_FUNCTION void team_position_range(const Member& team, const Positions& pos, index_t begin, int count,
-                                                index_t& lo, index_t& hi) {
-  Kokkos::parallel_reduce(
-      Kokkos::TeamThreadRange(team, count),
-      [&](const int i, index_t& local) { local = pos(begin + i) < local ? pos(begin + i) : local; },
-      Kokkos::Min<index_t>(lo));
-  Kokkos::parallel_reduce(
-      Kokkos::TeamThreadRange(team, count),
-      [&](const int i, index_t& local) { local = pos(begin + i) > local ? pos(begin + i) : local; },
-      Kokkos::Max<index_t>(hi));
-}
-
 /// Copies rows [begin, begin + count) of head `head` of `src` into `dst`.
 template <class Member, class Src, class Dst>
 KOKKOS_INLINE_FUNCTION void team_load_rows(const Member& team, const Src& src, int head, index_t begin, int count,
@@ -43,6 +29,12 @@ KOKKOS_INLINE_FUNCTION void team_load_rows(const Member& team, const Src& src, i
   const int dim = static_cast<int>(src.extent(2));
   Kokkos::parallel_for(Kokkos::TeamThreadRange(team, count * dim),
                        [&](const int idx) { dst(idx / dim, idx % dim) = src(head, begin + idx / dim, idx % dim); });
+}
+
+/// The positions on the host (a copy only where the memory space is not host-accessible).
+template <class Mem>
+auto host_positions(const PositionView<Mem>& pos) {
+  return Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), pos);
 }
 
 template <class T>
@@ -58,26 +50,24 @@ struct Forward {
   QueryBlock<T, Mem> qb;
   KeyValueBlock<T, Mem> kvb;
   ForwardAccumulator<T, Mem> acc;
+  DeviceTiles<Mem> q_tiles, k_tiles;
   MaskKind mask;
   T scale;
-  int dim, bq, bk, group, q_tiles, k_tiles;
-  index_t nq, nk;
+  int dim, bq, bk, group;
 
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
-    const int h = team.league_rank() / q_tiles;
-    const index_t q0 = index_t(team.league_rank() % q_tiles) * bq;
-    const int rows = static_cast<int>(nq - q0 < bq ? nq - q0 : bq);
+    const int h = team.league_rank() / q_tiles.count, qt = team.league_rank() % q_tiles.count;
+    const index_t q0 = q_tiles.begin(qt);
+    const int rows = static_cast<int>(q_tiles.end(qt) - q0);
     ScratchMatrix<Exec, T> ks(team.team_scratch(1), bk, dim), vs(team.team_scratch(1), bk, dim);
     ScratchMatrix<Exec, T> s(team.team_scratch(1), bq, bk);
     ScratchVector<Exec, T> correction(team.team_scratch(1), bq);
-    index_t q_lo = 0, q_hi = 0;
-    team_position_range(team, qb.pos, q0, rows, q_lo, q_hi);
-    for (int kt = 0; kt < k_tiles; ++kt) {
-      const index_t k0 = index_t(kt) * bk;
-      const int cols = static_cast<int>(nk - k0 < bk ? nk - k0 : bk);
-      index_t k_lo = 0, k_hi = 0;
-      team_position_range(team, kvb.pos, k0, cols, k_lo, k_hi);
-      if (classify_tile(mask, q_lo, q_hi, k_lo, k_hi) == TileMask::empty) continue;
+    for (int kt = 0; kt < k_tiles.count; ++kt) {
+      const index_t k0 = k_tiles.begin(kt);
+      const int cols = static_cast<int>(k_tiles.end(kt) - k0);
+      if (classify_tile(mask, q_tiles.min_pos(qt), q_tiles.max_pos(qt), k_tiles.min_pos(kt), k_tiles.max_pos(kt)) ==
+          TileMask::empty)
+        continue;
       team_load_rows(team, kvb.k, h / group, k0, cols, ks);
       team_load_rows(team, kvb.v, h / group, k0, cols, vs);
       team.team_barrier();
@@ -164,10 +154,16 @@ struct BackwardShape {
   BackwardQueryBlock<T, Mem> qb;
   KeyValueBlock<T, Mem> kvb;
   AttentionGradients<T, Mem> grad;
+  DeviceTiles<Mem> q_tiles, k_tiles;
   MaskKind mask;
   T scale;
-  int dim, bq, bk, group, q_tiles, k_tiles;
-  index_t nq, nk;
+  int dim, bq, bk, group;
+
+  /// True when the tile pair (qt, kt) is hidden by the mask.
+  KOKKOS_INLINE_FUNCTION bool hidden(int qt, int kt) const {
+    return classify_tile(mask, q_tiles.min_pos(qt), q_tiles.max_pos(qt), k_tiles.min_pos(kt), k_tiles.max_pos(kt)) ==
+           TileMask::empty;
+  }
 };
 
 /// dK, dV: one team per (kv head, key tile), looping over the query heads of its group.
@@ -176,23 +172,19 @@ struct BackwardKeys : BackwardShape<Exec, T, Mem> {
   using Member = typename Kokkos::TeamPolicy<Exec>::member_type;
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
     const auto& b = *this;
-    const int kvh = team.league_rank() / b.k_tiles;
-    const index_t k0 = index_t(team.league_rank() % b.k_tiles) * b.bk;
-    const int cols = static_cast<int>(b.nk - k0 < b.bk ? b.nk - k0 : b.bk);
+    const int kvh = team.league_rank() / b.k_tiles.count, kt = team.league_rank() % b.k_tiles.count;
+    const index_t k0 = b.k_tiles.begin(kt);
+    const int cols = static_cast<int>(b.k_tiles.end(kt) - k0);
     ScratchMatrix<Exec, T> ks(team.team_scratch(1), b.bk, b.dim), vs(team.team_scratch(1), b.bk, b.dim);
     ScratchMatrix<Exec, T> p(team.team_scratch(1), b.bq, b.bk), ds(team.team_scratch(1), b.bq, b.bk);
-    index_t k_lo = 0, k_hi = 0;
-    team_position_range(team, b.kvb.pos, k0, cols, k_lo, k_hi);
     team_load_rows(team, b.kvb.k, kvh, k0, cols, ks);
     team_load_rows(team, b.kvb.v, kvh, k0, cols, vs);
     team.team_barrier();
     for (int h = kvh * b.group; h < (kvh + 1) * b.group; ++h) {
-      for (int qt = 0; qt < b.q_tiles; ++qt) {
-        const index_t q0 = index_t(qt) * b.bq;
-        const int rows = static_cast<int>(b.nq - q0 < b.bq ? b.nq - q0 : b.bq);
-        index_t q_lo = 0, q_hi = 0;
-        team_position_range(team, b.qb.pos, q0, rows, q_lo, q_hi);
-        if (classify_tile(b.mask, q_lo, q_hi, k_lo, k_hi) == TileMask::empty) continue;
+      for (int qt = 0; qt < b.q_tiles.count; ++qt) {
+        if (b.hidden(qt, kt)) continue;
+        const index_t q0 = b.q_tiles.begin(qt);
+        const int rows = static_cast<int>(b.q_tiles.end(qt) - q0);
         backward_tile_probabilities(team, b.qb, h, q0, rows, ks, vs, b.kvb.pos, k0, cols, b.scale, b.mask, p, ds);
         team.team_barrier();
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, cols * b.dim), [&](const int idx) {
@@ -217,19 +209,15 @@ struct BackwardQueries : BackwardShape<Exec, T, Mem> {
   using Member = typename Kokkos::TeamPolicy<Exec>::member_type;
   KOKKOS_INLINE_FUNCTION void operator()(const Member& team) const {
     const auto& b = *this;
-    const int h = team.league_rank() / b.q_tiles;
-    const index_t q0 = index_t(team.league_rank() % b.q_tiles) * b.bq;
-    const int rows = static_cast<int>(b.nq - q0 < b.bq ? b.nq - q0 : b.bq);
+    const int h = team.league_rank() / b.q_tiles.count, qt = team.league_rank() % b.q_tiles.count;
+    const index_t q0 = b.q_tiles.begin(qt);
+    const int rows = static_cast<int>(b.q_tiles.end(qt) - q0);
     ScratchMatrix<Exec, T> ks(team.team_scratch(1), b.bk, b.dim), vs(team.team_scratch(1), b.bk, b.dim);
     ScratchMatrix<Exec, T> p(team.team_scratch(1), b.bq, b.bk), ds(team.team_scratch(1), b.bq, b.bk);
-    index_t q_lo = 0, q_hi = 0;
-    team_position_range(team, b.qb.pos, q0, rows, q_lo, q_hi);
-    for (int kt = 0; kt < b.k_tiles; ++kt) {
-      const index_t k0 = index_t(kt) * b.bk;
-      const int cols = static_cast<int>(b.nk - k0 < b.bk ? b.nk - k0 : b.bk);
-      index_t k_lo = 0, k_hi = 0;
-      team_position_range(team, b.kvb.pos, k0, cols, k_lo, k_hi);
-      if (classify_tile(b.mask, q_lo, q_hi, k_lo, k_hi) == TileMask::empty) continue;
+    for (int kt = 0; kt < b.k_tiles.count; ++kt) {
+      if (b.hidden(qt, kt)) continue;
+      const index_t k0 = b.k_tiles.begin(kt);
+      const int cols = static_cast<int>(b.k_tiles.end(kt) - k0);
       team_load_rows(team, b.kvb.k, h / b.group, k0, cols, ks);
       team_load_rows(team, b.kvb.v, h / b.group, k0, cols, vs);
       team.team_barrier();
@@ -252,12 +240,13 @@ struct BackwardQueries : BackwardShape<Exec, T, Mem> {
 template <class Exec, class T, class Mem>
 void forward_update_fused(const Exec& space, const AttentionOptions& opt, const QueryBlock<T, Mem>& qb,
                           const KeyValueBlock<T, Mem>& kvb, const ForwardAccumulator<T, Mem>& acc) {
-  const index_t nq = static_cast<index_t>(qb.q.extent(1)), nk = static_cast<index_t>(kvb.k.extent(1));
-  const int q_tiles = tile_count(nq, opt.q_tile), k_tiles = tile_count(nk, opt.kv_tile);
-  const fused_detail::Forward<Exec, T, Mem> body{
-      qb,          kvb,          acc,        opt.mask, static_cast<T>(opt.scale), opt.head_dim, opt.q_tile,
-      opt.kv_tile, opt.group_size(), q_tiles, k_tiles,  nq,                        nk};
-  Kokkos::TeamPolicy<Exec> policy(space, opt.heads * q_tiles, Kokkos::AUTO);
+  const auto q_tiles = device_tiles<Mem>(tile_ranges(fused_detail::host_positions(qb.pos), opt.q_tile));
+  const auto k_tiles = device_tiles<Mem>(tile_ranges(fused_detail::host_positions(kvb.pos), opt.kv_tile));
+  if (q_tiles.count == 0 || k_tiles.count == 0) return;
+  const fused_detail::Forward<Exec, T, Mem> body{qb,       kvb,       acc,         q_tiles,         k_tiles,
+                                                 opt.mask, static_cast<T>(opt.scale), opt.head_dim, opt.q_tile,
+                                                 opt.kv_tile, opt.group_size()};
+  Kokkos::TeamPolicy<Exec> policy(space, opt.heads * q_tiles.count, Kokkos::AUTO);
   policy.set_scratch_size(1, Kokkos::PerTeam(fused_detail::scratch_bytes<T>(opt)));
   Kokkos::parallel_for("Kernels::attention_forward_fused", policy, body);
 }
@@ -267,16 +256,17 @@ template <class Exec, class T, class Mem>
 void backward_update_fused(const Exec& space, const AttentionOptions& opt, const BackwardQueryBlock<T, Mem>& qb,
                            const KeyValueBlock<T, Mem>& kvb, const AttentionGradients<T, Mem>& grad) {
   using namespace fused_detail;
-  const index_t nq = static_cast<index_t>(qb.q.extent(1)), nk = static_cast<index_t>(kvb.k.extent(1));
-  const int q_tiles = tile_count(nq, opt.q_tile), k_tiles = tile_count(nk, opt.kv_tile);
-  const BackwardShape<Exec, T, Mem> shape{
-      qb,          kvb,          grad,       opt.mask, static_cast<T>(opt.scale), opt.head_dim, opt.q_tile,
-      opt.kv_tile, opt.group_size(), q_tiles, k_tiles,  nq,                        nk};
+  const auto q_tiles = device_tiles<Mem>(tile_ranges(host_positions(qb.pos), opt.q_tile));
+  const auto k_tiles = device_tiles<Mem>(tile_ranges(host_positions(kvb.pos), opt.kv_tile));
+  if (q_tiles.count == 0 || k_tiles.count == 0) return;
+  const BackwardShape<Exec, T, Mem> shape{qb,       kvb,       grad,        q_tiles,         k_tiles,
+                                          opt.mask, static_cast<T>(opt.scale), opt.head_dim, opt.q_tile,
+                                          opt.kv_tile, opt.group_size()};
   const std::size_t scratch = scratch_bytes<T>(opt);
-  Kokkos::TeamPolicy<Exec> key_policy(space, opt.kv_heads * k_tiles, Kokkos::AUTO);
+  Kokkos::TeamPolicy<Exec> key_policy(space, opt.kv_heads * k_tiles.count, Kokkos::AUTO);
   key_policy.set_scratch_size(1, Kokkos::PerTeam(scratch));
   Kokkos::parallel_for("Kernels::attention_backward_dkdv_fused", key_policy, BackwardKeys<Exec, T, Mem>{shape});
-  Kokkos::TeamPolicy<Exec> query_policy(space, opt.heads * q_tiles, Kokkos::AUTO);
+  Kokkos::TeamPolicy<Exec> query_policy(space, opt.heads * q_tiles.count, Kokkos::AUTO);
   query_policy.set_scratch_size(1, Kokkos::PerTeam(scratch));
   Kokkos::parallel_for("Kernels::attention_backward_dq_fused", query_policy, BackwardQueries<Exec, T, Mem>{shape});
 }

@@ -22,6 +22,35 @@ constexpr std::size_t fused_scratch_bytes(int q_tile, int kv_tile, int head_dim,
   return (forward > backward ? forward : backward) * scalar_bytes;
 }
 
+/// Largest workspace of the gemm tile path: the score chunks of every head (and their gradients).
+constexpr std::size_t gemm_workspace_limit_bytes = std::size_t(256) << 20;  // 256 MiB
+/// Key columns per chunk of the gemm tile path.
+constexpr std::int64_t gemm_chunk_columns = 512;
+
+/// \brief The chunk of a (query block, key block) pair the gemm tile path computes at once.
+struct GemmChunk {
+  std::int64_t rows = 1;     ///< query rows (every row of the block when it fits)
+  std::int64_t columns = 1;  ///< key columns
+};
+
+/// \brief The gemm path's chunk for nq queries and nk keys of `heads` heads: up to
+/// gemm_chunk_columns keys, and as many rows as fit two heads x rows x columns buffers in
+/// gemm_workspace_limit_bytes.
+constexpr GemmChunk gemm_chunk(std::int64_t nq, std::int64_t nk, int heads, std::size_t scalar_bytes) {
+  const std::int64_t columns = nk < gemm_chunk_columns ? (nk > 0 ? nk : 1) : gemm_chunk_columns;
+  const std::int64_t fit = static_cast<std::int64_t>(gemm_workspace_limit_bytes /
+                                                     (2 * static_cast<std::size_t>(heads) * columns * scalar_bytes));
+  const std::int64_t rows = nq < fit ? nq : fit;
+  return {rows > 0 ? rows : 1, columns};
+}
+
+/// \brief Bytes of the gemm path's workspace: scores (and, for the backward, their gradients)
+/// of one chunk of every head.
+constexpr std::size_t gemm_workspace_bytes(const GemmChunk& chunk, int heads, std::size_t scalar_bytes, bool backward) {
+  return (backward ? 2 : 1) * static_cast<std::size_t>(heads) * static_cast<std::size_t>(chunk.rows) *
+         static_cast<std::size_t>(chunk.columns) * scalar_bytes;
+}
+
 /// \brief Scalars the dense baseline stores: P of every head plus one N x N gradient buffer.
 constexpr double dense_workspace_scalars(int heads, std::int64_t tokens) {
   return (heads + 1.0) * static_cast<double>(tokens) * static_cast<double>(tokens);

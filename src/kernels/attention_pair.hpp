@@ -43,6 +43,7 @@ struct OnlineSoftmaxStep {
 /// \brief The online-softmax row update when a tile whose largest score is `tile_max` arrives.
 /// When the new max is still -inf (nothing visible yet, row_sees_nothing(step.max)), the tile's
 /// weights must be taken as 0 and the row state left as it is.
+WF_HOST_DEVICE_TEMPLATE
 template <class T, class Exp>
 KOKKOS_INLINE_FUNCTION OnlineSoftmaxStep<T> online_softmax_step(T old_max, T tile_max, const Exp& exp) {
   const T new_max = tile_max > old_max ? tile_max : old_max;
@@ -52,6 +53,7 @@ KOKKOS_INLINE_FUNCTION OnlineSoftmaxStep<T> online_softmax_step(T old_max, T til
 
 /// \brief The softmax weight of a score against a row's reference: exp(score - reference),
 /// the running max in the forward and the lse in the backward (then it is the probability).
+WF_HOST_DEVICE_TEMPLATE
 template <class T, class Exp>
 KOKKOS_INLINE_FUNCTION T softmax_weight(T score, T reference, const Exp& exp) {
   return exp(score - reference);

@@ -26,7 +26,9 @@ struct AttentionOptions {
   MaskKind mask = MaskKind::none;
   int q_tile = 128;   ///< query rows per tile
   int kv_tile = 128;  ///< key rows per tile
-  TileImpl impl = TileImpl::blas;  ///< KokkosBlas::gemm on tiles (host), or one fused TeamPolicy kernel
+  TileImpl impl = TileImpl::blas;  ///< gemm tiles with host loops, gemm chunks with Kokkos kernels, or fused
+  /// Chunk of the gemm path (query rows x key columns); 0: gemm_chunk() chooses (tests force small ones).
+  std::int64_t gemm_rows = 0, gemm_columns = 0;
   /// Called between tiles by the host path, so that a schedule's transfers progress while it
   /// computes (MPI over shared memory moves data only inside MPI calls). May be empty.
   std::function<void()> progress;
@@ -88,13 +90,15 @@ struct AttentionGradients {
 struct TileStats {
   std::int64_t tiles_computed = 0;    ///< tiles with at least one unmasked pair
   std::int64_t tiles_skipped = 0;     ///< fully masked tiles
-  std::int64_t tiles_partial = 0;     ///< tiles masked element by element
-  std::int64_t pairs_unmasked = 0;    ///< (query, key) pairs that interacted, per head
+  std::int64_t tiles_partial = 0;     ///< tiles the mask cuts through
+  std::int64_t pairs_unmasked = 0;    ///< (query, key) pairs that interact (the pairs needed), per head
+  std::int64_t pairs_computed = 0;    ///< pairs evaluated, masked or not (>= pairs_unmasked), per head
   TileStats& operator+=(const TileStats& other) {
     tiles_computed += other.tiles_computed;
     tiles_skipped += other.tiles_skipped;
     tiles_partial += other.tiles_partial;
     pairs_unmasked += other.pairs_unmasked;
+    pairs_computed += other.pairs_computed;
     return *this;
   }
 };

@@ -34,4 +34,12 @@ inline float fast_exp(float x) {
 /// \brief exp(x) for double: the library function (double is the checking precision).
 inline double fast_exp(double x) { return std::exp(x); }
 
+/// \brief fast_exp as a function object (the host loops' exponential for the pair physics).
+struct FastExp {
+  template <class T>
+  T operator()(T x) const {
+    return fast_exp(x);
+  }
+};
+
 }  // namespace wf::kernels

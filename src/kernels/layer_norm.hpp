@@ -37,14 +37,15 @@ inline void check_shapes(const char* where, std::size_t rows, std::size_t width,
 
 }  // namespace layer_norm_detail
 
-/// \brief y = (x - mean) * rstd * weight + bias per row, rstd = 1 / sqrt(var + 1e-5) with the
-/// biased variance. Also stores mean [rows] and rstd [rows] for the backward.
+/// \brief y = (x - mean) * rstd * weight + bias per row, rstd = 1 / sqrt(var + eps) with the
+/// biased variance (eps 1e-5 unless given; the DiT uses 1e-6). Also stores mean [rows] and rstd
+/// [rows] for the backward.
 template <class T, class Exec = ExecSpace>
 void layer_norm_forward(const typename Tensor2<T, MemSpace>::const_type& x,
                         const typename Kokkos::View<T*, MemSpace>::const_type& weight,
                         const typename Kokkos::View<T*, MemSpace>::const_type& bias,
                         const Tensor2<T, MemSpace>& y, const Kokkos::View<T*, MemSpace>& mean,
-                        const Kokkos::View<T*, MemSpace>& rstd) {
+                        const Kokkos::View<T*, MemSpace>& rstd, double epsilon = layer_norm_eps) {
   layer_norm_detail::check_shapes("layer_norm_forward", x.extent(0), x.extent(1), y.extent(0), y.extent(1),
                                   weight.extent(0), bias.extent(0), mean.extent(0), rstd.extent(0));
   const int rows = static_cast<int>(x.extent(0));
@@ -53,7 +54,7 @@ void layer_norm_forward(const typename Tensor2<T, MemSpace>::const_type& x,
   require(width > 0, "layer_norm_forward: width must be positive");
   using Policy = Kokkos::TeamPolicy<Exec>;
   using Member = typename Policy::member_type;
-  const T eps = static_cast<T>(layer_norm_eps);
+  const T eps = static_cast<T>(epsilon);
   const T inv_width = T(1) / static_cast<T>(width);
   Kokkos::parallel_for(
       "Kernels::layer_norm_forward", Policy(rows, Kokkos::AUTO), KOKKOS_LAMBDA(const Member& team) {
@@ -88,7 +89,8 @@ template <class T, class Exec>
 void input_gradient(const typename Tensor2<T, MemSpace>::const_type& dy, const typename Tensor2<T, MemSpace>::const_type& x,
                     const typename Kokkos::View<T*, MemSpace>::const_type& weight,
                     const typename Kokkos::View<T*, MemSpace>::const_type& mean,
-                    const typename Kokkos::View<T*, MemSpace>::const_type& rstd, const Tensor2<T, MemSpace>& dx) {
+                    const typename Kokkos::View<T*, MemSpace>::const_type& rstd, const Tensor2<T, MemSpace>& dx,
+                    bool accumulate) {
   using Policy = Kokkos::TeamPolicy<Exec>;
   using Member = typename Policy::member_type;
   const int rows = static_cast<int>(x.extent(0));
@@ -111,7 +113,8 @@ void input_gradient(const typename Tensor2<T, MemSpace>::const_type& dy, const t
         const T mean_g_xhat = sum_g_xhat * inv_width;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, width), [&](const int c) {
           const T xhat = (x(i, c) - mu) * r;
-          dx(i, c) = r * (dy(i, c) * weight(c) - mean_g - xhat * mean_g_xhat);
+          const T grad = r * (dy(i, c) * weight(c) - mean_g - xhat * mean_g_xhat);
+          dx(i, c) = accumulate ? dx(i, c) + grad : grad;
         });
       });
 }
@@ -157,8 +160,25 @@ void parameter_gradients(const typename Tensor2<T, MemSpace>::const_type& dy,
 
 }  // namespace layer_norm_detail
 
-/// \brief Backward of layer_norm_forward. dx is overwritten; dweight and dbias are accumulated
-/// (+=), so that gradients of several calls (micro-batches) add up.
+/// \brief The input gradient alone of layer_norm_backward (for a LayerNorm without affine
+/// parameters, pass weight = ones): dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)).
+template <class T, class Exec = ExecSpace>
+void layer_norm_backward_input(const typename Tensor2<T, MemSpace>::const_type& dy,
+                               const typename Tensor2<T, MemSpace>::const_type& x,
+                               const typename Kokkos::View<T*, MemSpace>::const_type& weight,
+                               const typename Kokkos::View<T*, MemSpace>::const_type& mean,
+                               const typename Kokkos::View<T*, MemSpace>::const_type& rstd,
+                               const Tensor2<T, MemSpace>& dx) {
+  layer_norm_detail::check_shapes("layer_norm_backward_input", x.extent(0), x.extent(1), dy.extent(0), dy.extent(1),
+                                  weight.extent(0), dx.extent(1), mean.extent(0), rstd.extent(0));
+  require(dx.extent(0) == x.extent(0), "layer_norm_backward_input: dx extents differ from x");
+  if (x.extent(0) == 0) return;
+  layer_norm_detail::input_gradient<T, Exec>(dy, x, weight, mean, rstd, dx, false);
+}
+
+/// \brief Backward of layer_norm_forward. dx is overwritten, or added to with accumulate_dx (the
+/// residual stream's gradient takes the branch's without a separate pass); dweight and dbias are
+/// accumulated (+=), so that gradients of several calls (micro-batches) add up.
 ///
 /// With xhat = (x - mean) * rstd and g = dy * weight:
 ///   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)),
@@ -170,13 +190,13 @@ void layer_norm_backward(const typename Tensor2<T, MemSpace>::const_type& dy,
                          const typename Kokkos::View<T*, MemSpace>::const_type& mean,
                          const typename Kokkos::View<T*, MemSpace>::const_type& rstd,
                          const Tensor2<T, MemSpace>& dx, const Kokkos::View<T*, MemSpace>& dweight,
-                         const Kokkos::View<T*, MemSpace>& dbias) {
+                         const Kokkos::View<T*, MemSpace>& dbias, bool accumulate_dx = false) {
   layer_norm_detail::check_shapes("layer_norm_backward", x.extent(0), x.extent(1), dy.extent(0), dy.extent(1),
                                   weight.extent(0), dweight.extent(0), mean.extent(0), rstd.extent(0));
   require(dx.extent(0) == x.extent(0) && dx.extent(1) == x.extent(1) && dbias.extent(0) == x.extent(1),
           "layer_norm_backward: dx or dbias extents differ from x");
   if (x.extent(0) == 0) return;
-  layer_norm_detail::input_gradient<T, Exec>(dy, x, weight, mean, rstd, dx);
+  layer_norm_detail::input_gradient<T, Exec>(dy, x, weight, mean, rstd, dx, accumulate_dx);
   layer_norm_detail::parameter_gradients<T, Exec>(dy, x, mean, rstd, dweight, dbias);
 }
 

@@ -31,8 +31,10 @@ struct TrainingState {
 /// \brief Collective: reads dataset `/params/<name>` of the HDF5 file `path` into `params.values`
 /// for every parameter. Each must exist, have exactly the torch shape and be float32 or float64
 /// (converted to T); other datasets in the file are ignored. Gradients and moments are untouched.
+/// A dataset with a "checksum" attribute (a checkpoint read as weights) must match it; every
+/// value must be finite unless `allow_non_finite`.
 template <class T>
-void load_weights(Parameters<T>& params, const std::string& path, MPI_Comm comm);
+void load_weights(Parameters<T>& params, const std::string& path, MPI_Comm comm, bool allow_non_finite = false);
 
 /// \brief Collective: the integer dataset `/data/tokens` of `path` as int64, every rank the whole
 /// of it. It must be one-dimensional with `expected_len` elements (`expected_len < 0`: any length).
@@ -44,27 +46,42 @@ template <class T>
 void write_weights(const Parameters<T>& params, const std::string& path, MPI_Comm comm,
                    const std::string& group = "/params");
 
+/// \brief A float64 dataset to write next to the parameters (the same on every rank).
+struct NamedDataset {
+  std::string name;                 ///< e.g. "/data/noisy"
+  std::vector<std::uint64_t> dims;  ///< empty: a scalar
+  std::vector<double> values;       ///< row-major
+};
+
 /// \brief Collective: one atomic file with `/params/<name>` (values), `/grads/<name>` (the grads
-/// buffer, same names and shapes) and the scalar dataset `/loss` (float64).
+/// buffer, same names and shapes), the scalar dataset `/loss` (float64) and `data` (the inputs
+/// of the step, e.g. the DiT's, so that PyTorch can recompute it).
 template <class T>
-void write_grads_and_loss(const Parameters<T>& params, double loss, const std::string& path, MPI_Comm comm);
+void write_grads_and_loss(const Parameters<T>& params, double loss, const std::string& path, MPI_Comm comm,
+                          const std::vector<NamedDataset>& data = {});
 
 // ---------------------------------------------------------------- checkpoints
 
 /// \brief Collective: writes a checkpoint to `path` atomically (under `path + ".tmp"`, renamed at
 /// the end: a failure or crash while writing leaves any previous file at `path` intact).
-/// Datasets `/params/<name>`, `/adam/m/<name>`, `/adam/v/<name>` (stored as T); root attributes
-/// step, seed, data_sample, scalar_type ("float" or "double"), deck, and the model shape
-/// (vocab, d_model, layers, heads, kv_heads, head_dim, mlp_dim, rotary_base).
+/// Datasets `/params/<name>`, `/adam/m/<name>`, `/adam/v/<name>` (stored as T), each with a
+/// "checksum" attribute (FNV-1a of the values as binary64, 16 hex digits); root attributes
+/// step, seed, data_sample, scalar_type ("float" or "double"), deck, the model shape
+/// (model_kind, vocab, d_model, layers, heads, kv_heads, head_dim, mlp_dim, patch_dim,
+/// timestep_dim, rotary_base) and state_checksum.
+/// A model holding NaN or infinity is refused (nothing written) unless `allow_non_finite`.
 template <class T>
 void write_checkpoint(const Parameters<T>& params, const TrainingState& state, const std::string& deck_text,
-                      const std::string& path, MPI_Comm comm);
+                      const std::string& path, MPI_Comm comm, bool allow_non_finite = false);
 
 /// \brief Collective: restores values, adam_m and adam_v from the checkpoint `path` (bitwise) and
 /// returns its training state. The checkpoint's scalar type and model shape must be those of
-/// `params` (the first differing shape attribute is named); gradients are untouched.
+/// `params` (the first differing shape attribute is named); step and data_sample must not be
+/// negative; every dataset and the state must match their checksums; values must be finite and
+/// second moments >= 0 (unless `allow_non_finite`). Gradients are untouched; on any error nothing is.
 template <class T>
-TrainingState read_checkpoint(Parameters<T>& params, const std::string& path, MPI_Comm comm);
+TrainingState read_checkpoint(Parameters<T>& params, const std::string& path, MPI_Comm comm,
+                              bool allow_non_finite = false);
 
 /// \brief Collective: the deck text stored in the checkpoint `path` (attribute "deck").
 std::string checkpoint_deck(const std::string& path, MPI_Comm comm);
@@ -81,17 +98,19 @@ namespace testing {
 void set_before_commit_hook(std::function<void(const std::string& path)> hook);
 }  // namespace testing
 
-extern template void load_weights<float>(Parameters<float>&, const std::string&, MPI_Comm);
-extern template void load_weights<double>(Parameters<double>&, const std::string&, MPI_Comm);
+extern template void load_weights<float>(Parameters<float>&, const std::string&, MPI_Comm, bool);
+extern template void load_weights<double>(Parameters<double>&, const std::string&, MPI_Comm, bool);
 extern template void write_weights<float>(const Parameters<float>&, const std::string&, MPI_Comm, const std::string&);
 extern template void write_weights<double>(const Parameters<double>&, const std::string&, MPI_Comm, const std::string&);
-extern template void write_grads_and_loss<float>(const Parameters<float>&, double, const std::string&, MPI_Comm);
-extern template void write_grads_and_loss<double>(const Parameters<double>&, double, const std::string&, MPI_Comm);
+extern template void write_grads_and_loss<float>(const Parameters<float>&, double, const std::string&, MPI_Comm,
+                                                 const std::vector<NamedDataset>&);
+extern template void write_grads_and_loss<double>(const Parameters<double>&, double, const std::string&, MPI_Comm,
+                                                  const std::vector<NamedDataset>&);
 extern template void write_checkpoint<float>(const Parameters<float>&, const TrainingState&, const std::string&,
-                                             const std::string&, MPI_Comm);
+                                             const std::string&, MPI_Comm, bool);
 extern template void write_checkpoint<double>(const Parameters<double>&, const TrainingState&, const std::string&,
-                                              const std::string&, MPI_Comm);
-extern template TrainingState read_checkpoint<float>(Parameters<float>&, const std::string&, MPI_Comm);
-extern template TrainingState read_checkpoint<double>(Parameters<double>&, const std::string&, MPI_Comm);
+                                              const std::string&, MPI_Comm, bool);
+extern template TrainingState read_checkpoint<float>(Parameters<float>&, const std::string&, MPI_Comm, bool);
+extern template TrainingState read_checkpoint<double>(Parameters<double>&, const std::string&, MPI_Comm, bool);
 
 }  // namespace wf::model

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "model/random_stream.hpp"
 
 namespace wf::model {
 namespace {
@@ -14,43 +15,6 @@ constexpr int kMinRecallVocab = 16;         // 3 special ids + at least 6 keys a
 constexpr std::int64_t kMinRecallLen = 16;  // a quarter of 4 tokens: one pair slot, one query slot
 constexpr std::int64_t kAutoPairsMax = 64;
 constexpr std::int64_t kAutoTokensPerPair = 32;
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-/// A sequential splitmix64 stream keyed by (seed, sample): every rank replays the same stream.
-class Stream {
- public:
-  Stream(std::uint64_t seed, std::int64_t sample)
-      : state_(splitmix64(seed ^ splitmix64(static_cast<std::uint64_t>(sample) ^ 0xA0761D6478BD642Full))) {}
-
-  std::uint64_t next() {
-    state_ += 0x9E3779B97F4A7C15ull;
-    std::uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-
-  /// Uniform in [0, n), unbiased: draws below 2^64 mod n are rejected, so the accepted range is
-  /// a multiple of n (recall_floor assumes exactly uniform choices).
-  std::uint64_t below(std::uint64_t n) {
-    const std::uint64_t threshold = (0 - n) % n;
-    for (;;) {
-      const std::uint64_t r = next();
-      if (r >= threshold) return r % n;
-    }
-  }
-
-  bool coin() { return (next() >> 63) != 0; }
-
- private:
-  std::uint64_t state_;
-};
 
 /// The first `count` entries of a uniformly shuffled 0..n-1 (partial Fisher-Yates): a uniform
 /// ordered choice of `count` distinct values.

@@ -46,8 +46,13 @@ class Parameters {
   Vector vector(const std::string& name) const { return as_vector(values, info(name)); }
   Vector grad_vector(const std::string& name) const { return as_vector(grads, info(name)); }
 
+  /// \brief Parameters stored back to back with the same column count (e.g. wq, wk, wv) as one
+  /// matrix of their rows, so that one gemm serves them all; throws when they are not adjacent.
+  Matrix stacked_matrix(const std::vector<std::string>& names) const { return stacked(values, names); }
+  Matrix stacked_grad_matrix(const std::vector<std::string>& names) const { return stacked(grads, names); }
+
   /// \brief Deterministic initialisation from `seed` (GPT-2 style: normal(0, 0.02) for
-  /// matrices, ones for LayerNorm weights, zeros for biases), the same on every rank.
+  /// matrices, ones for LayerNorm weights, zeros for biases; the DiT alike), the same on every rank.
   void initialize(std::uint64_t seed);
 
   /// \brief Zeroes the gradients.
@@ -56,16 +61,19 @@ class Parameters {
  private:
   static Matrix as_matrix(const Flat& flat, const ParameterInfo& i);
   static Vector as_vector(const Flat& flat, const ParameterInfo& i);
+  Matrix stacked(const Flat& flat, const std::vector<std::string>& names) const;
 
   ModelShape shape_;
   std::vector<ParameterInfo> infos_;
   std::size_t total_ = 0;
 };
 
-/// \brief The PyTorch names and shapes of every parameter of `shape`, in storage order:
+/// \brief The PyTorch names and shapes of every parameter of `shape`, in storage order. GPT:
 /// embed.weight, then per layer ln1.{weight,bias}, attn.{wq,wk,wv,wo}.weight,
 /// ln2.{weight,bias}, mlp.w1.{weight,bias}, mlp.w2.{weight,bias}; then ln_f.{weight,bias},
-/// lm_head.weight.
+/// lm_head.weight. DiT (weight then bias of each linear): x_embedder, t_embedder.mlp.{0,2},
+/// per block blocks.{i}.attn.{wq,wk,wv,wo}, mlp.{fc1,fc2}, adaLN_modulation.1; then
+/// final_layer.adaLN_modulation.1, final_layer.linear (docs/weights.md).
 std::vector<ParameterInfo> parameter_layout(const ModelShape& shape);
 
 }  // namespace wf::model

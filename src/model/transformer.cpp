@@ -5,30 +5,28 @@
 #include "kernels/cross_entropy.hpp"
 #include "kernels/gelu.hpp"
 #include "kernels/layer_norm.hpp"
-#include "kernels/rotary.hpp"
 
 namespace wf::model {
 namespace {
 
 std::string layer_name(int layer, const char* leaf) { return "layers." + std::to_string(layer) + "." + leaf; }
 
-template <class T>
-Vector<T> flat(const Matrix<T>& m) {
-  return Vector<T>(m.data(), m.span());
+std::vector<std::string> qkv_names(int layer) {
+  return {layer_name(layer, "attn.wq.weight"), layer_name(layer, "attn.wk.weight"), layer_name(layer, "attn.wv.weight")};
 }
 
 template <class T>
-kernels::Tensor3<T, MemSpace> heads_view(T* data, int heads, index_t n, int head_dim) {
-  return kernels::Tensor3<T, MemSpace>(data, heads, n, head_dim);
+Vector<T> flat(const Matrix<T>& m) {
+  return Vector<T>(m.data(), m.span());
 }
 
 /// LayerNorm forward of x into out, keeping mean and rstd for the backward.
 template <class T>
 void norm_forward(Parameters<T>& p, const std::string& prefix, const Matrix<T>& x, Matrix<T>& out, Vector<T>& mean,
                   Vector<T>& rstd, index_t n) {
-  out = Matrix<T>("Model::" + prefix + "_out", n, x.extent(1));
-  mean = Vector<T>("Model::" + prefix + "_mean", n);
-  rstd = Vector<T>("Model::" + prefix + "_rstd", n);
+  reuse_matrix(out, "Model::" + prefix + "_out", n, x.extent(1));
+  reuse_vector(mean, "Model::" + prefix + "_mean", n);
+  reuse_vector(rstd, "Model::" + prefix + "_rstd", n);
   kernels::layer_norm_forward<T>(x, p.vector(prefix + ".weight"), p.vector(prefix + ".bias"), out, mean, rstd);
 }
 
@@ -36,7 +34,8 @@ void norm_forward(Parameters<T>& p, const std::string& prefix, const Matrix<T>& 
 
 template <class T>
 struct Transformer<T>::LayerCache {
-  Matrix<T> x_in, ln1_out, o_tok, x_mid, ln2_out, u, g;
+  Matrix<T> x_in;  ///< the layer's input: the previous layer's output (not a copy)
+  Matrix<T> ln1_out, o_tok, x_mid, ln2_out, u, g, x_out;
   Vector<T> ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
   nbody::ShardBlocks<T> shard;  ///< Q, (K, V), O and lse, dO, dQ, (dK, dV): head-major
   nbody::ScheduleRun<T> run;
@@ -44,108 +43,104 @@ struct Transformer<T>::LayerCache {
 
 template <class T>
 struct Transformer<T>::HeadCache {
-  Matrix<T> lnf_out, logits;
+  Matrix<T> x, lnf_out, logits, dlogits, dlnf, dx;
   Vector<T> lnf_mean, lnf_rstd;
-  Kokkos::View<index_t*, MemSpace> targets;
+  Kokkos::View<index_t*, MemSpace> tokens, targets;
 };
+
+/// Temporaries of one layer's passes, shared by the layers.
+template <class T>
+struct Transformer<T>::Scratch {
+  Matrix<T> qkv, dqkv, dg, dln2, dln1, do_tok;
+};
+
+template <class T>
+Transformer<T>::~Transformer() = default;
 
 template <class T>
 Transformer<T>::Transformer(const ModelShape& shape, const AttentionPlan& plan, nbody::ScheduleContext& ctx,
                             TraceRecorder* trace)
-    : shape_(shape),
+    : TracedPhases(trace),
+      shape_(shape),
       plan_(plan),
       ctx_(ctx),
-      trace_(trace),
       attention_(plan.options, ctx.compute_space()),
       n_(ctx.shard_tokens()),
-      positions_(ctx.shard_positions(ctx.shard())) {
+      positions_(ctx.shard_positions(ctx.shard())),
+      rotary_(kernels::make_rotary_table<T>(positions_, shape.head_dim, shape.rotary_base)),
+      caches_(static_cast<std::size_t>(shape.layers)),
+      head_(std::make_unique<HeadCache>()),
+      scratch_(std::make_unique<Scratch>()) {
   require(plan.options.heads == shape.heads && plan.options.kv_heads == shape.kv_heads &&
               plan.options.head_dim == shape.head_dim,
           "the attention plan does not match the model shape");
 }
 
-/// q, k, v projections of ln1 x, head-major, rotary on global positions: the schedule's inputs.
+/// q, k, v of ln1 x in one gemm (wq, wk, wv are stored back to back), then head-major with the
+/// rotary embedding on global positions: the schedule's inputs.
 template <class T>
 void Transformer<T>::attention_inputs(Parameters<T>& p, int l, LayerCache& c) {
   const int heads = shape_.heads, kv = shape_.kv_heads, hd = shape_.head_dim;
-  Matrix<T> q("Model::q", n_, heads * hd), k("Model::k", n_, kv * hd), v("Model::v", n_, kv * hd);
-  linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wq.weight")), Vector<T>(), q);
-  linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wk.weight")), Vector<T>(), k);
-  linear_forward(c.ln1_out, p.matrix(layer_name(l, "attn.wv.weight")), Vector<T>(), v);
-  c.shard.targets = nbody::Buffer<T>("Model::q_heads", std::size_t(heads) * n_ * hd);
-  c.shard.sources = nbody::Buffer<T>("Model::kv_heads", 2 * std::size_t(kv) * n_ * hd);
-  to_head_major(q, heads, hd, c.shard.targets.data());
-  to_head_major(k, kv, hd, c.shard.sources.data());
-  to_head_major(v, kv, hd, c.shard.sources.data() + std::size_t(kv) * n_ * hd);
-  kernels::apply_rotary<T>(heads_view(c.shard.targets.data(), heads, n_, hd), positions_, shape_.rotary_base);
-  kernels::apply_rotary<T>(heads_view(c.shard.sources.data(), kv, n_, hd), positions_, shape_.rotary_base);
-  nbody::allocate_outputs(attention_, n_, c.shard);
+  const int q_width = heads * hd, kv_width = kv * hd;
+  Matrix<T>& qkv = scratch_->qkv;
+  reuse_matrix(qkv, "Model::qkv", n_, q_width + 2 * kv_width);
+  phase(Phase::projection, [&] { linear_forward(c.ln1_out, p.stacked_matrix(qkv_names(l)), Vector<T>(), qkv); });
+  phase(Phase::reorder, [&] {
+    reuse_vector(c.shard.targets, "Model::q_heads", std::size_t(q_width) * n_);
+    reuse_vector(c.shard.sources, "Model::kv_heads", 2 * std::size_t(kv_width) * n_);
+    kernels::to_head_major<T>(qkv, 0, heads, hd, c.shard.targets.data(), &rotary_);
+    kernels::to_head_major<T>(qkv, q_width, kv, hd, c.shard.sources.data(), &rotary_);
+    kernels::to_head_major<T>(qkv, q_width + kv_width, kv, hd, c.shard.sources.data() + std::size_t(kv_width) * n_,
+                              nullptr);
+    if (c.shard.results.extent(0) == 0) nbody::allocate_outputs(attention_, n_, c.shard);
+  });
+}
+
+/// ln2, w1 + b1, GELU, w2 + b2 added to the residual stream: the layer's output.
+template <class T>
+Matrix<T> Transformer<T>::mlp_forward(Parameters<T>& p, int l, LayerCache& c) {
+  phase(Phase::layer_norm, [&] { norm_forward(p, layer_name(l, "ln2"), c.x_mid, c.ln2_out, c.ln2_mean, c.ln2_rstd, n_); });
+  reuse_matrix(c.u, "Model::u", n_, shape_.mlp_dim);
+  reuse_matrix(c.g, "Model::g", n_, shape_.mlp_dim);
+  phase(Phase::projection, [&] { linear_forward(c.ln2_out, p.matrix(layer_name(l, "mlp.w1.weight")), Vector<T>(), c.u); });
+  phase(Phase::mlp_other, [&] { kernels::bias_gelu_forward<T>(c.u, p.vector(layer_name(l, "mlp.w1.bias")), c.g); });
+  reuse_matrix(c.x_out, "Model::x_out", n_, shape_.d_model);
+  phase(Phase::residual, [&] { copy_with_bias(c.x_mid, p.vector(layer_name(l, "mlp.w2.bias")), c.x_out); });
+  phase(Phase::projection, [&] { linear_accumulate(c.g, p.matrix(layer_name(l, "mlp.w2.weight")), c.x_out); });
+  return c.x_out;
 }
 
 template <class T>
-nbody::ScheduleTimes Transformer<T>::forward_layer(Parameters<T>& p, int l, Matrix<T>& x, LayerCache& c) {
+Matrix<T> Transformer<T>::forward_layer(Parameters<T>& p, int l, const Matrix<T>& x_in, LayerCache& c,
+                                        nbody::ScheduleTimes& attention) {
   const ProfilingRegion region("Model::forward_layer");
-  const int d = shape_.d_model, heads = shape_.heads, hd = shape_.head_dim;
+  const int heads = shape_.heads, hd = shape_.head_dim;
   set_layer(l);
-  phase(Phase::layer_norm, [&] {
-    c.x_in = Matrix<T>("Model::x_in", n_, d);
-    Kokkos::deep_copy(c.x_in, x);
-    norm_forward(p, layer_name(l, "ln1"), x, c.ln1_out, c.ln1_mean, c.ln1_rstd, n_);
-  });
-  phase(Phase::projection, [&] { attention_inputs(p, l, c); });
+  c.x_in = x_in;
+  phase(Phase::layer_norm, [&] { norm_forward(p, layer_name(l, "ln1"), x_in, c.ln1_out, c.ln1_mean, c.ln1_rstd, n_); });
+  attention_inputs(p, l, c);
   c.run = nbody::schedule_forward(ctx_, plan_.schedule, attention_, c.shard, trace_);  // traced by the schedule
-  phase(Phase::projection, [&] {
-    c.o_tok = Matrix<T>("Model::o_tok", n_, heads * hd);
-    to_token_major(c.shard.results.data(), heads, hd, c.o_tok);  // O is the first segment
-    Matrix<T> attn_out("Model::attn_out", n_, d);
-    linear_forward(c.o_tok, p.matrix(layer_name(l, "attn.wo.weight")), Vector<T>(), attn_out);
-    add_in_place(x, attn_out);
+  attention += c.run.times;
+  phase(Phase::reorder, [&] {
+    reuse_matrix(c.o_tok, "Model::o_tok", n_, heads * hd);
+    kernels::to_token_major<T>(c.shard.results.data(), heads, hd, nullptr, c.o_tok, 0);  // O: the first segment
   });
-  phase(Phase::layer_norm, [&] {
-    c.x_mid = Matrix<T>("Model::x_mid", n_, d);
-    Kokkos::deep_copy(c.x_mid, x);
-    norm_forward(p, layer_name(l, "ln2"), x, c.ln2_out, c.ln2_mean, c.ln2_rstd, n_);
+  phase(Phase::residual, [&] {
+    reuse_matrix(c.x_mid, "Model::x_mid", n_, shape_.d_model);
+    copy_with_bias(x_in, Vector<T>(), c.x_mid);
   });
-  c.u = Matrix<T>("Model::u", n_, shape_.mlp_dim);
-  c.g = Matrix<T>("Model::g", n_, shape_.mlp_dim);
-  phase(Phase::projection, [&] {
-    linear_forward(c.ln2_out, p.matrix(layer_name(l, "mlp.w1.weight")), p.vector(layer_name(l, "mlp.w1.bias")), c.u);
-  });
-  phase(Phase::mlp_other, [&] { kernels::gelu_forward<T>(flat(c.u), flat(c.g)); });
-  phase(Phase::projection, [&] {
-    Matrix<T> mlp_out("Model::mlp_out", n_, d);
-    linear_forward(c.g, p.matrix(layer_name(l, "mlp.w2.weight")), p.vector(layer_name(l, "mlp.w2.bias")), mlp_out);
-    add_in_place(x, mlp_out);
-  });
-  return c.run.times;
+  phase(Phase::projection, [&] { linear_accumulate(c.o_tok, p.matrix(layer_name(l, "attn.wo.weight")), c.x_mid); });
+  return mlp_forward(p, l, c);
 }
 
-/// The schedule's gradients (for the rotated q and k) back through rotary and the q, k, v
-/// projections into dln1.
+/// The MLP branch backward: dx (the residual stream's gradient) gains the branch's through ln2.
 template <class T>
-void Transformer<T>::attention_input_grads(Parameters<T>& p, int l, LayerCache& c, const Matrix<T>& dln1) {
-  const int heads = shape_.heads, kv = shape_.kv_heads, hd = shape_.head_dim;
-  kernels::apply_rotary<T>(heads_view(c.shard.d_targets.data(), heads, n_, hd), positions_, shape_.rotary_base, true);
-  kernels::apply_rotary<T>(heads_view(c.shard.d_sources.data(), kv, n_, hd), positions_, shape_.rotary_base, true);
-  Matrix<T> dq("Model::dq", n_, heads * hd), dk("Model::dk", n_, kv * hd), dv("Model::dv", n_, kv * hd);
-  to_token_major(c.shard.d_targets.data(), heads, hd, dq);
-  to_token_major(c.shard.d_sources.data(), kv, hd, dk);
-  to_token_major(c.shard.d_sources.data() + std::size_t(kv) * n_ * hd, kv, hd, dv);
-  linear_backward(dq, c.ln1_out, p.matrix(layer_name(l, "attn.wq.weight")),
-                  p.grad_matrix(layer_name(l, "attn.wq.weight")), Vector<T>(), dln1, T(0));
-  linear_backward(dk, c.ln1_out, p.matrix(layer_name(l, "attn.wk.weight")),
-                  p.grad_matrix(layer_name(l, "attn.wk.weight")), Vector<T>(), dln1, T(1));
-  linear_backward(dv, c.ln1_out, p.matrix(layer_name(l, "attn.wv.weight")),
-                  p.grad_matrix(layer_name(l, "attn.wv.weight")), Vector<T>(), dln1, T(1));
-}
-
-template <class T>
-nbody::ScheduleTimes Transformer<T>::backward_layer(Parameters<T>& p, int l, Matrix<T>& dx, LayerCache& c) {
-  const ProfilingRegion region("Model::backward_layer");
-  const int d = shape_.d_model, heads = shape_.heads, hd = shape_.head_dim;
-  set_layer(l);
-  // MLP branch: x_out = x_mid + w2 gelu(w1 ln2(x_mid) + b1) + b2.
-  Matrix<T> dg("Model::dg", n_, shape_.mlp_dim), dln2("Model::dln2", n_, d), dres("Model::dres", n_, d);
+void Transformer<T>::mlp_backward(Parameters<T>& p, int l, LayerCache& c, Matrix<T>& dx) {
+  const int d = shape_.d_model;
+  Matrix<T>& dg = scratch_->dg;
+  Matrix<T>& dln2 = scratch_->dln2;
+  reuse_matrix(dg, "Model::dg", n_, shape_.mlp_dim);
+  reuse_matrix(dln2, "Model::dln2", n_, d);
   phase(Phase::projection, [&] {
     linear_backward(dx, c.g, p.matrix(layer_name(l, "mlp.w2.weight")), p.grad_matrix(layer_name(l, "mlp.w2.weight")),
                     p.grad_vector(layer_name(l, "mlp.w2.bias")), dg, T(0));
@@ -158,35 +153,65 @@ nbody::ScheduleTimes Transformer<T>::backward_layer(Parameters<T>& p, int l, Mat
   });
   phase(Phase::layer_norm, [&] {
     kernels::layer_norm_backward<T>(dln2, c.x_mid, p.vector(layer_name(l, "ln2.weight")), c.ln2_mean, c.ln2_rstd,
-                                    dres, p.grad_vector(layer_name(l, "ln2.weight")),
-                                    p.grad_vector(layer_name(l, "ln2.bias")));
-    add_in_place(dx, dres);
+                                    dx, p.grad_vector(layer_name(l, "ln2.weight")),
+                                    p.grad_vector(layer_name(l, "ln2.bias")), true);
   });
-  // Attention branch: x_mid = x_in + wo attn(...).
+}
+
+/// The schedule's gradients (for the rotated q and k) back through rotary and the q, k, v
+/// projections (one gemm each way), then ln1: dx gains the attention branch's gradient.
+template <class T>
+void Transformer<T>::attention_input_grads(Parameters<T>& p, int l, LayerCache& c, Matrix<T>& dx) {
+  const int heads = shape_.heads, kv = shape_.kv_heads, hd = shape_.head_dim;
+  const int q_width = heads * hd, kv_width = kv * hd;
+  Matrix<T>& dqkv = scratch_->dqkv;
+  Matrix<T>& dln1 = scratch_->dln1;
+  reuse_matrix(dqkv, "Model::dqkv", n_, q_width + 2 * kv_width);
+  reuse_matrix(dln1, "Model::dln1", n_, shape_.d_model);
+  phase(Phase::reorder, [&] {
+    kernels::to_token_major<T>(c.shard.d_targets.data(), heads, hd, &rotary_, dqkv, 0);
+    kernels::to_token_major<T>(c.shard.d_sources.data(), kv, hd, &rotary_, dqkv, q_width);
+    kernels::to_token_major<T>(c.shard.d_sources.data() + std::size_t(kv_width) * n_, kv, hd, nullptr, dqkv,
+                               q_width + kv_width);
+  });
   phase(Phase::projection, [&] {
-    Matrix<T> do_tok("Model::do_tok", n_, heads * hd);
+    linear_backward(dqkv, c.ln1_out, p.stacked_matrix(qkv_names(l)), p.stacked_grad_matrix(qkv_names(l)), Vector<T>(),
+                    dln1, T(0));
+  });
+  phase(Phase::layer_norm, [&] {
+    kernels::layer_norm_backward<T>(dln1, c.x_in, p.vector(layer_name(l, "ln1.weight")), c.ln1_mean, c.ln1_rstd, dx,
+                                    p.grad_vector(layer_name(l, "ln1.weight")), p.grad_vector(layer_name(l, "ln1.bias")),
+                                    true);
+  });
+}
+
+template <class T>
+nbody::ScheduleTimes Transformer<T>::backward_layer(Parameters<T>& p, int l, Matrix<T>& dx, LayerCache& c) {
+  const ProfilingRegion region("Model::backward_layer");
+  const int heads = shape_.heads, hd = shape_.head_dim;
+  set_layer(l);
+  mlp_backward(p, l, c, dx);
+  // Attention branch: x_mid = x_in + wo attn(...).
+  Matrix<T>& do_tok = scratch_->do_tok;
+  reuse_matrix(do_tok, "Model::do_tok", n_, heads * hd);
+  phase(Phase::projection, [&] {
     linear_backward(dx, c.o_tok, p.matrix(layer_name(l, "attn.wo.weight")),
                     p.grad_matrix(layer_name(l, "attn.wo.weight")), Vector<T>(), do_tok, T(0));
-    c.shard.d_output = nbody::Buffer<T>("Model::do_heads", std::size_t(heads) * n_ * hd);
-    to_head_major(do_tok, heads, hd, c.shard.d_output.data());
+  });
+  phase(Phase::reorder, [&] {
+    reuse_vector(c.shard.d_output, "Model::do_heads", std::size_t(heads) * n_ * hd);
+    kernels::to_head_major<T>(do_tok, 0, heads, hd, c.shard.d_output.data(), nullptr);
   });
   const nbody::ScheduleTimes times =
       nbody::schedule_backward(ctx_, plan_.schedule, plan_.rotate, attention_, c.run, c.shard, trace_);
-  Matrix<T> dln1("Model::dln1", n_, d);
-  phase(Phase::projection, [&] { attention_input_grads(p, l, c, dln1); });
-  phase(Phase::layer_norm, [&] {
-    kernels::layer_norm_backward<T>(dln1, c.x_in, p.vector(layer_name(l, "ln1.weight")), c.ln1_mean, c.ln1_rstd,
-                                    dres, p.grad_vector(layer_name(l, "ln1.weight")),
-                                    p.grad_vector(layer_name(l, "ln1.bias")));
-    add_in_place(dx, dres);
-  });
+  attention_input_grads(p, l, c, dx);
   return times;
 }
 
 template <class T>
 LossParts Transformer<T>::loss_forward(Parameters<T>& p, const Matrix<T>& x, HeadCache& head) {
   phase(Phase::layer_norm, [&] { norm_forward(p, "ln_f", x, head.lnf_out, head.lnf_mean, head.lnf_rstd, n_); });
-  head.logits = Matrix<T>("Model::logits", n_, shape_.vocab);
+  reuse_matrix(head.logits, "Model::logits", n_, shape_.vocab);
   phase(Phase::projection, [&] { linear_forward(head.lnf_out, p.matrix("lm_head.weight"), Vector<T>(), head.logits); });
   LossParts parts;
   phase(Phase::loss, [&] {
@@ -199,16 +224,17 @@ LossParts Transformer<T>::loss_forward(Parameters<T>& p, const Matrix<T>& x, Hea
 template <class T>
 void Transformer<T>::loss_backward(Parameters<T>& p, const Matrix<T>& x, HeadCache& head, std::int64_t total_valid,
                                    Matrix<T>& dx) {
-  Matrix<T> dlogits("Model::dlogits", n_, shape_.vocab), dlnf("Model::dlnf", n_, shape_.d_model);
+  reuse_matrix(head.dlogits, "Model::dlogits", n_, shape_.vocab);
+  reuse_matrix(head.dlnf, "Model::dlnf", n_, shape_.d_model);
   phase(Phase::loss, [&] {
-    kernels::cross_entropy_backward<T>(head.logits, head.targets, 1.0 / static_cast<double>(total_valid), dlogits);
+    kernels::cross_entropy_backward<T>(head.logits, head.targets, 1.0 / static_cast<double>(total_valid), head.dlogits);
   });
   phase(Phase::projection, [&] {
-    linear_backward(dlogits, head.lnf_out, p.matrix("lm_head.weight"), p.grad_matrix("lm_head.weight"), Vector<T>(),
-                    dlnf, T(0));
+    linear_backward(head.dlogits, head.lnf_out, p.matrix("lm_head.weight"), p.grad_matrix("lm_head.weight"),
+                    Vector<T>(), head.dlnf, T(0));
   });
   phase(Phase::layer_norm, [&] {
-    kernels::layer_norm_backward<T>(dlnf, x, p.vector("ln_f.weight"), head.lnf_mean, head.lnf_rstd, dx,
+    kernels::layer_norm_backward<T>(head.dlnf, x, p.vector("ln_f.weight"), head.lnf_mean, head.lnf_rstd, dx,
                                     p.grad_vector("ln_f.weight"), p.grad_vector("ln_f.bias"));
   });
 }
@@ -219,25 +245,27 @@ PassResult Transformer<T>::run(Parameters<T>& p, const std::vector<index_t>& tok
   const ProfilingRegion region(backward ? "Model::forward_backward" : "Model::forward");
   require(static_cast<index_t>(tokens.size()) == n_ && static_cast<index_t>(targets.size()) == n_,
           "the model expects " + std::to_string(n_) + " tokens and targets on this process");
-  const auto token_view = to_device(tokens, "Model::tokens");
-  HeadCache head;
-  head.targets = to_device(targets, "Model::targets");
-  Matrix<T> x("Model::x", n_, shape_.d_model);
+  HeadCache& head = *head_;
   PassResult result;
   set_layer(-1);
-  phase(Phase::embedding, [&] { embedding_forward(p.matrix("embed.weight"), token_view, x); });
-  std::vector<LayerCache> caches(static_cast<std::size_t>(shape_.layers));
-  for (int l = 0; l < shape_.layers; ++l) result.attention += forward_layer(p, l, x, caches[static_cast<std::size_t>(l)]);
+  phase(Phase::embedding, [&] {
+    head.tokens = to_device(tokens, "Model::tokens");
+    head.targets = to_device(targets, "Model::targets");
+    reuse_matrix(head.x, "Model::x", n_, shape_.d_model);
+    embedding_forward(p.matrix("embed.weight"), head.tokens, head.x);
+  });
+  Matrix<T> x = head.x;
+  for (int l = 0; l < shape_.layers; ++l) x = forward_layer(p, l, x, caches_[static_cast<std::size_t>(l)], result.attention);
   set_layer(-1);
   result.loss = loss_forward(p, x, head);
   if (!backward) return result;
 
-  Matrix<T> dx("Model::dx", n_, shape_.d_model);
-  loss_backward(p, x, head, total_valid, dx);
+  reuse_matrix(head.dx, "Model::dx", n_, shape_.d_model);  // layer_norm_backward writes it
+  loss_backward(p, x, head, total_valid, head.dx);
   for (int l = shape_.layers - 1; l >= 0; --l)
-    result.attention += backward_layer(p, l, dx, caches[static_cast<std::size_t>(l)]);
+    result.attention += backward_layer(p, l, head.dx, caches_[static_cast<std::size_t>(l)]);
   set_layer(-1);
-  phase(Phase::embedding, [&] { embedding_backward(p.grad_matrix("embed.weight"), token_view, dx); });
+  phase(Phase::embedding, [&] { embedding_backward(p.grad_matrix("embed.weight"), head.tokens, head.dx); });
   return result;
 }
 

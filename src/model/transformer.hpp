@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "core/trace.hpp"
+#include "kernels/rotary.hpp"
 #include "model/dense_ops.hpp"
 #include "model/parameters.hpp"
+#include "model/traced_phases.hpp"
 #include "nbody/attention_interaction.hpp"
 #include "nbody/schedule.hpp"
 
@@ -35,13 +37,14 @@ struct PassResult {
 };
 
 template <class T>
-class Transformer {
+class Transformer : private TracedPhases {
  public:
   /// \brief ctx fixes the process grid and sharding; its shard_tokens() rows are this
   /// process's tokens (positions ctx.shard_positions(ctx.shard())). Every phase of a run is
   /// recorded in `trace` when it is not null.
   Transformer(const ModelShape& shape, const AttentionPlan& plan, nbody::ScheduleContext& ctx,
               TraceRecorder* trace = nullptr);
+  ~Transformer();
 
   /// \brief Forward on this shard (tokens and next-token targets in storage order, -1 = no
   /// target); with backward, also adds this shard's gradients to params.grads (not reduced
@@ -52,28 +55,28 @@ class Transformer {
  private:
   struct LayerCache;
   struct HeadCache;
-  /// Runs f() as one span of `phase` in the trace (when there is one).
-  template <class F>
-  void phase(Phase which, F&& f) {
-    timed_span(trace_, which, std::forward<F>(f));
-  }
-  void set_layer(int layer) {
-    if (trace_) trace_->set_layer(layer);
-  }
-  nbody::ScheduleTimes forward_layer(Parameters<T>& p, int layer, Matrix<T>& x, LayerCache& cache);
+  struct Scratch;
+  Matrix<T> forward_layer(Parameters<T>& p, int layer, const Matrix<T>& x_in, LayerCache& cache,
+                          nbody::ScheduleTimes& attention);
   nbody::ScheduleTimes backward_layer(Parameters<T>& p, int layer, Matrix<T>& dx, LayerCache& cache);
+  Matrix<T> mlp_forward(Parameters<T>& p, int layer, LayerCache& cache);
+  void mlp_backward(Parameters<T>& p, int layer, LayerCache& cache, Matrix<T>& dx);
   void attention_inputs(Parameters<T>& p, int layer, LayerCache& cache);
-  void attention_input_grads(Parameters<T>& p, int layer, LayerCache& cache, const Matrix<T>& dln1);
+  void attention_input_grads(Parameters<T>& p, int layer, LayerCache& cache, Matrix<T>& dx);
   LossParts loss_forward(Parameters<T>& p, const Matrix<T>& x, HeadCache& head);
   void loss_backward(Parameters<T>& p, const Matrix<T>& x, HeadCache& head, std::int64_t total_valid, Matrix<T>& dx);
 
   ModelShape shape_;
   AttentionPlan plan_;
   nbody::ScheduleContext& ctx_;
-  TraceRecorder* trace_;
   nbody::AttentionInteraction<T> attention_;
   index_t n_;
   nbody::PositionsView positions_;
+  kernels::RotaryTable<T> rotary_;  ///< cos and sin of this shard's positions
+  /// Activations and temporaries, allocated by the first run and reused by every later one.
+  std::vector<LayerCache> caches_;
+  std::unique_ptr<HeadCache> head_;
+  std::unique_ptr<Scratch> scratch_;
 };
 
 }  // namespace wf::model

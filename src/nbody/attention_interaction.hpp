@@ -3,8 +3,11 @@
 // head-major segments (block_layout.hpp), addressed by the named segments below.
 #pragma once
 
+#include <vector>
+
 #include "comm/communicator.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/head_partition.hpp"
 #include "nbody/block_layout.hpp"
 #include "nbody/interaction_traits.hpp"
 
@@ -28,12 +31,21 @@ class AttentionInteraction {
       : opt_(options), space_(std::move(space)) {}
 
   const kernels::AttentionOptions& options() const { return opt_; }
-  /// \brief The same interaction on heads / parts query heads and kv_heads / parts kv heads (Ulysses).
+  /// \brief The same interaction on heads / parts query heads and the kv slots they read
+  /// (kernels/head_partition.hpp: kv_heads / parts when parts divides kv_heads, else copies).
   AttentionInteraction sliced(int parts) const {
+    const kernels::HeadPartition split{opt_.heads, opt_.kv_heads, parts};
     kernels::AttentionOptions o = opt_;
-    o.heads /= parts;
-    o.kv_heads /= parts;
+    o.heads = split.query_heads();
+    o.kv_heads = split.kv_slots();
     return AttentionInteraction(o, space_);
+  }
+  /// \brief The kv heads that part `part` of sliced(parts) holds, slot by slot.
+  std::vector<int> sliced_source_rows(int parts, int part) const {
+    const kernels::HeadPartition split{opt_.heads, opt_.kv_heads, parts};
+    std::vector<int> rows;
+    for (int slot = 0; slot < split.kv_slots(); ++slot) rows.push_back(split.kv_head(part, slot));
+    return rows;
   }
 
   BlockLayout target_layout() const { return {{{opt_.heads, opt_.head_dim}}}; }                        // Q
@@ -49,8 +61,10 @@ class AttentionInteraction {
     tokens_ = tokens;
     results_ = results;
     acc_ = {segment_view(results, result_layout(), Segments::output, tokens),
-            kernels::Tensor2<T, MemSpace>("Nbody::attention_max", opt_.heads, tokens),
-            kernels::Tensor2<T, MemSpace>("Nbody::attention_sum", opt_.heads, tokens)};
+            kernels::Tensor2<T, MemSpace>(Kokkos::ViewAllocateWithoutInitializing("Nbody::attention_max"), opt_.heads,
+                                          tokens),
+            kernels::Tensor2<T, MemSpace>(Kokkos::ViewAllocateWithoutInitializing("Nbody::attention_sum"), opt_.heads,
+                                          tokens)};  // forward_init fills them
     kernels::forward_init(space_, acc_);
   }
 
@@ -59,7 +73,7 @@ class AttentionInteraction {
     const kernels::QueryBlock<T, MemSpace> q{segment_view(targets, target_layout(), 0, nt), target_pos};
     kernels::AttentionOptions o = opt_;
     o.progress = progress;
-    kernels::forward_update(space_, o, q, key_values(sources, source_pos, ns), acc_);
+    kernels::forward_update(space_, o, q, key_values(sources, source_pos, ns), acc_, &workspace_);
   }
 
   void finish() {
@@ -105,7 +119,7 @@ class AttentionInteraction {
                                                         segment_view(d_key, kl, Segments::d_value, nk)};
     kernels::AttentionOptions o = opt_;
     o.progress = progress;
-    kernels::backward_update(space_, o, q, key_values(key, key_pos, nk), grad);
+    kernels::backward_update(space_, o, q, key_values(key, key_pos, nk), grad, &workspace_);
   }
 
  private:
@@ -117,6 +131,7 @@ class AttentionInteraction {
   kernels::AttentionOptions opt_;
   ExecSpace space_;
   kernels::ForwardAccumulator<T, MemSpace> acc_;
+  kernels::GemmWorkspace<T, MemSpace> workspace_;  ///< the gemm path's scratch, kept between blocks
   T* results_ = nullptr;
   index_t tokens_ = 0;
 };

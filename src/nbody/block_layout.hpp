@@ -7,6 +7,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 #include "core/types.hpp"
@@ -53,6 +54,13 @@ struct BlockLayout {
 
 template <class T>
 using Buffer = Kokkos::View<T*, MemSpace>;
+
+/// \brief A buffer whose every element is written before it is read (no zero fill: fresh pages
+/// are touched once, by the kernel or transfer that fills them).
+template <class T>
+Buffer<T> unfilled_buffer(const std::string& label, std::size_t size) {
+  return Buffer<T>(Kokkos::ViewAllocateWithoutInitializing(label), size);
+}
 // Views made from a raw pointer are unmanaged whatever their type: the block owns the memory.
 template <class T>
 using SegmentTensor = Kokkos::View<T***, Kokkos::LayoutRight, MemSpace>;

@@ -19,13 +19,18 @@
 //   void make_query_rest(const T* results, const T* d_output, T* rest, index_t tokens) const;
 //   void interact_backward(const T* query, PositionsView, index_t, T* d_query,
 //                          const T* sources, PositionsView, index_t, T* d_sources, const Progress&);
-// Ulysses, additionally
-//   I sliced(int parts) const;              the same interaction on 1/parts of the rows (heads)
+// Ulysses and the Ulysses x WallFacer hybrid, additionally
+//   I sliced(int parts) const;              the same interaction on 1/parts of the target rows (heads)
+//   std::vector<int> sliced_source_rows(int parts, int part) const;
+//                                           the source rows (of every source segment, and of the
+//                                           source gradients) that part `part` of sliced(parts)
+//                                           holds, in its order; a row may go to several parts
 #pragma once
 
 #include <functional>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "comm/communicator.hpp"
 #include "nbody/block_layout.hpp"
@@ -74,6 +79,7 @@ WF_DETECT(has_interact_backward,
            0),
           int);
 WF_DETECT(has_sliced, c<I>().sliced(1), I);
+WF_DETECT(has_sliced_source_rows, c<I>().sliced_source_rows(1, 0), std::vector<int>);
 #undef WF_DETECT
 
 }  // namespace protocol
@@ -112,10 +118,12 @@ constexpr bool require_backward_interaction() {
   return true;
 }
 
-/// \brief Compile-time check of what Ulysses needs besides the forward protocol.
+/// \brief Compile-time check of what Ulysses (and the hybrid) needs besides the forward protocol.
 template <class I, class T>
 constexpr bool require_sliceable_interaction() {
   static_assert(protocol::has_sliced<I, T>::value, "interaction: Ulysses needs `I sliced(int parts) const`");
+  static_assert(protocol::has_sliced_source_rows<I, T>::value,
+                "interaction: Ulysses needs `std::vector<int> sliced_source_rows(int parts, int part) const`");
   return true;
 }
 

@@ -37,17 +37,20 @@ Buffer<T> ring_steps(ScheduleContext& ctx, ScheduleClock& clock, Interaction& in
   const comm::ProcessGrid& grid = ctx.grid();
   const int rank = ctx.rank(), ring = grid.ring_length();
   const index_t nt = ctx.team_tokens();
-  Buffer<T> next("Nbody::sources_next", current.span());
+  Buffer<T> next = unfilled_buffer<T>("Nbody::sources_next", current.span());
   const auto target_positions = ctx.team_positions(ctx.me().team);
   const int next_rank = grid.ring_neighbour(rank, 1), previous_rank = grid.ring_neighbour(rank, -1);
   for (int step = 0; step < ring; ++step) {
+    // Positions first: a first lookup copies them to the device, which must not wait for the shift.
+    const auto source_positions = ctx.team_positions(grid.key_block_after(rank, step));
+    // The shift of the next block is posted before the compute of this one (docs/communication.md,
+    // "Streams"): on a GPU it runs on the communication stream while the compute stream works.
     comm::Request shift;
     if (step + 1 < ring)
       shift = exchange(ctx, clock, current, next_rank, next, previous_rank, {"ring shift of sources", step + 1});
     const Progress progress = [&] {
       if (!shift.empty()) ctx.world().test(shift);
     };
-    const auto source_positions = ctx.team_positions(grid.key_block_after(rank, step));
     clock.compute([&] {
       inter.interact(team_targets.data(), target_positions, nt, current.data(), source_positions, nt, progress);
     });
@@ -69,7 +72,7 @@ ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, co
                                     TraceRecorder* trace = nullptr) {
   static_assert(require_forward_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::multi_ring_forward");
-  ScheduleClock clock(trace);
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
   const comm::ProcessGrid& grid = ctx.grid();
   const int rank = ctx.rank();
   const index_t nt = ctx.team_tokens();
@@ -79,13 +82,13 @@ ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, co
   const Buffer<T> team_sources =
       gather_team(ctx, clock, inter.source_layout(), shard.sources, "team all-gather sources");
 
-  Buffer<T> first("Nbody::sources_current", inter.source_layout().size(nt));
+  Buffer<T> first = unfilled_buffer<T>("Nbody::sources_current", inter.source_layout().size(nt));
   comm::Request initial = exchange(ctx, clock, team_sources, grid.initial_send_target(rank), first,
                                    grid.initial_send_source(rank), {"initial send of sources", 0});
   clock.wait(ctx.world(), initial);
 
-  Buffer<T> team_results("Nbody::team_results", inter.result_layout().size(nt));
-  inter.begin(team_results.data(), nt);
+  Buffer<T> team_results = unfilled_buffer<T>("Nbody::team_results", inter.result_layout().size(nt));
+  clock.compute([&] { inter.begin(team_results.data(), nt); });
   state.sources = detail::ring_steps(ctx, clock, inter, state.team_targets, first);
   clock.compute([&] { inter.finish(); });
   reduce_team(ctx, clock, inter.result_layout(), team_results, inter.combine(ctx.shard_tokens()), shard.results,

@@ -40,11 +40,11 @@ Homecoming<T> rotate(ScheduleContext& ctx, ScheduleClock& clock, Buffer<T> read_
   const int rank = ctx.rank(), ring = grid.ring_length();
   const int next_rank = grid.ring_neighbour(rank, 1), previous_rank = grid.ring_neighbour(rank, -1);
   const ExecSpace& space = ctx.compute_space();
-  Buffer<T> read_only_next("Nbody::rotate_next", read_only.span());
-  Buffer<T> contribution("Nbody::rotate_contribution", accumulator_size);
-  Buffer<T> incoming("Nbody::rotate_incoming", accumulator_size);
-  Buffer<T> outgoing[2] = {Buffer<T>("Nbody::rotate_outgoing0", accumulator_size),
-                           Buffer<T>("Nbody::rotate_outgoing1", accumulator_size)};
+  Buffer<T> read_only_next = unfilled_buffer<T>("Nbody::rotate_next", read_only.span());
+  Buffer<T> contribution = unfilled_buffer<T>("Nbody::rotate_contribution", accumulator_size);  // zeroed per step
+  Buffer<T> incoming = unfilled_buffer<T>("Nbody::rotate_incoming", accumulator_size);
+  Buffer<T> outgoing[2] = {unfilled_buffer<T>("Nbody::rotate_outgoing0", accumulator_size),
+                           unfilled_buffer<T>("Nbody::rotate_outgoing1", accumulator_size)};
   comm::Request accumulator_transfer;
   for (int step = 0; step < ring; ++step) {
     comm::Request shift;
@@ -81,14 +81,15 @@ template <class Interaction, class T>
 Buffer<T> query_bundle(ScheduleContext& ctx, ScheduleClock& clock, const Interaction& inter,
                        const ForwardState<T>& forward, const ShardBlocks<T>& shard) {
   const BlockLayout rest_layout = inter.query_rest_layout();
-  Buffer<T> query_rest("Nbody::query_rest", rest_layout.size(ctx.shard_tokens()));
+  Buffer<T> query_rest = unfilled_buffer<T>("Nbody::query_rest", rest_layout.size(ctx.shard_tokens()));
   clock.compute([&] {
     inter.make_query_rest(shard.results.data(), shard.d_output.data(), query_rest.data(), ctx.shard_tokens());
   });
   const Buffer<T> rest = gather_team(ctx, clock, rest_layout, query_rest, "team all-gather of backward inputs");
   const std::size_t targets_size = forward.team_targets.span();
-  Buffer<T> query("Nbody::query_bundle", targets_size + rest.span());
+  Buffer<T> query;
   clock.local([&] {
+    query = unfilled_buffer<T>("Nbody::query_bundle", targets_size + rest.span());
     Kokkos::deep_copy(ctx.compute_space(), Kokkos::subview(query, std::make_pair(std::size_t(0), targets_size)),
                       forward.team_targets);
     Kokkos::deep_copy(ctx.compute_space(), Kokkos::subview(query, std::make_pair(targets_size, query.span())), rest);
@@ -112,7 +113,7 @@ TeamGradients<T> rotate_queries(ScheduleContext& ctx, ScheduleClock& clock, Inte
   const int rank = ctx.rank();
   const index_t nt = ctx.team_tokens();
   TeamGradients<T> out;
-  out.d_sources = Buffer<T>("Nbody::dkey_stationary", inter.key_grad_layout().size(nt));
+  clock.local([&] { out.d_sources = Buffer<T>("Nbody::dkey_stationary", inter.key_grad_layout().size(nt)); });
   const auto key_positions = ctx.team_positions(forward.source_block);
   out.home = rotate<T>(ctx, clock, query, inter.query_grad_layout().size(nt),
                        [&](int step, const Buffer<T>& q, const Buffer<T>& dq, const Progress& progress) {
@@ -133,7 +134,7 @@ TeamGradients<T> rotate_keys(ScheduleContext& ctx, ScheduleClock& clock, Interac
   const int rank = ctx.rank(), ring = grid.ring_length();
   const index_t nt = ctx.team_tokens();
   TeamGradients<T> out;
-  out.d_targets = Buffer<T>("Nbody::dquery_stationary", inter.query_grad_layout().size(nt));
+  clock.local([&] { out.d_targets = Buffer<T>("Nbody::dquery_stationary", inter.query_grad_layout().size(nt)); });
   const auto query_positions = ctx.team_positions(ctx.me().team);
   out.home = rotate<T>(ctx, clock, forward.sources, inter.key_grad_layout().size(nt),
                        [&](int step, const Buffer<T>& k, const Buffer<T>& dk, const Progress& progress) {
@@ -158,7 +159,7 @@ ScheduleTimes multi_ring_backward(ScheduleContext& ctx, Interaction& inter, Rota
                                   TraceRecorder* trace = nullptr) {
   static_assert(require_backward_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::multi_ring_backward");
-  ScheduleClock clock(trace);
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
   const comm::ProcessGrid& grid = ctx.grid();
   const int rank = ctx.rank();
   const Buffer<T> query = detail::query_bundle(ctx, clock, inter, forward, shard);
@@ -168,7 +169,7 @@ ScheduleTimes multi_ring_backward(ScheduleContext& ctx, Interaction& inter, Rota
   // The travelling accumulator's last hop may still be in flight (rotate = q): the return of the
   // key gradients overlaps it. dK, dV go back to the key block's own team (the inverse of the
   // initial send), then are summed there over the c groups that each held one copy.
-  Buffer<T> dkey_team("Nbody::dkey_team", grads.d_sources.span());
+  Buffer<T> dkey_team = unfilled_buffer<T>("Nbody::dkey_team", grads.d_sources.span());
   comm::Request back = exchange(ctx, clock, grads.d_sources, grid.key_gradient_return_target(rank), dkey_team,
                                 grid.key_gradient_return_source(rank), {"return of key gradients", 0});
   clock.wait(ctx.world(), grads.home.arrival);

@@ -1,32 +1,36 @@
 // One entry point for the schedules: runs the chosen schedule (Ring, WallFacer multi-ring,
-// Ulysses) forward and backward on the own shard, for any interaction that has the protocol
-// (interaction_traits.hpp). Used by the problems, the model and the tests.
+// Ulysses, the Ulysses x WallFacer hybrid) forward and backward on the own shard, for any
+// interaction that has the protocol (interaction_traits.hpp). Used by the problems, the model
+// and the tests.
 #pragma once
 
 #include "core/enums.hpp"
 #include "nbody/multi_ring.hpp"
 #include "nbody/multi_ring_backward.hpp"
 #include "nbody/ulysses.hpp"
+#include "nbody/ulysses_wallfacer.hpp"
 
 namespace wf::nbody {
 
 /// \brief Allocates the outputs of a shard of n tokens (results and both gradients).
 template <class Interaction, class T>
 void allocate_outputs(const Interaction& inter, index_t n, ShardBlocks<T>& shard) {
-  shard.results = Buffer<T>("Nbody::results", inter.result_layout().size(n));
-  shard.d_targets = Buffer<T>("Nbody::d_targets", inter.query_grad_layout().size(n));
-  shard.d_sources = Buffer<T>("Nbody::d_sources", inter.key_grad_layout().size(n));
+  shard.results = unfilled_buffer<T>("Nbody::results", inter.result_layout().size(n));
+  shard.d_targets = unfilled_buffer<T>("Nbody::d_targets", inter.query_grad_layout().size(n));
+  shard.d_sources = unfilled_buffer<T>("Nbody::d_sources", inter.key_grad_layout().size(n));
 }
 
 /// \brief What a forward leaves for its backward, with the forward's times.
 template <class T>
 struct ScheduleRun {
-  ForwardState<T> ring_state;      ///< Ring and WallFacer
-  UlyssesState<T> ulysses_state;   ///< Ulysses
-  ScheduleTimes times;             ///< of the forward
+  ForwardState<T> ring_state;                ///< Ring and WallFacer
+  UlyssesState<T> ulysses_state;             ///< Ulysses
+  UlyssesWallFacerState<T> hybrid_state;     ///< Ulysses x WallFacer
+  ScheduleTimes times;                       ///< of the forward
 };
 
-/// \brief Forward of `schedule` (Ring and WallFacer take their team size from the grid).
+/// \brief Forward of `schedule` (Ring and WallFacer take their team size from the grid; the
+/// hybrid needs a context with head groups).
 template <class Interaction, class T>
 ScheduleRun<T> schedule_forward(ScheduleContext& ctx, Schedule schedule, Interaction& inter,
                                 const ShardBlocks<T>& shard, TraceRecorder* trace = nullptr) {
@@ -34,6 +38,10 @@ ScheduleRun<T> schedule_forward(ScheduleContext& ctx, Schedule schedule, Interac
   if (schedule == Schedule::ulysses) {
     auto result = ulysses_forward(ctx, inter, shard, trace);
     run.ulysses_state = std::move(result.state);
+    run.times = result.times;
+  } else if (schedule == Schedule::ulysses_wallfacer) {
+    auto result = ulysses_wallfacer_forward(ctx, inter, shard, trace);
+    run.hybrid_state = std::move(result.state);
     run.times = result.times;
   } else {
     auto result = multi_ring_forward(ctx, inter, shard, trace);
@@ -49,6 +57,8 @@ ScheduleTimes schedule_backward(ScheduleContext& ctx, Schedule schedule, RotateS
                                 const ScheduleRun<T>& run, const ShardBlocks<T>& shard,
                                 TraceRecorder* trace = nullptr) {
   if (schedule == Schedule::ulysses) return ulysses_backward(ctx, inter, run.ulysses_state, shard, trace);
+  if (schedule == Schedule::ulysses_wallfacer)
+    return ulysses_wallfacer_backward(ctx, inter, side, run.hybrid_state, shard, trace);
   return multi_ring_backward(ctx, inter, side, run.ring_state, shard, trace);
 }
 

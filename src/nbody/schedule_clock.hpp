@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "comm/communicator.hpp"
 #include "core/timer.hpp"
@@ -33,23 +34,28 @@ struct ScheduleTimes {
 /// \brief The clock of one schedule call.
 class ScheduleClock {
  public:
-  /// \brief `trace` may be null (times only).
+  /// \brief `trace` may be null (times only). Spans are fenced globally (every instance).
   explicit ScheduleClock(TraceRecorder* trace) : trace_(trace) {}
+  /// \brief Spans fence only the instances they time: compute and local spans the compute
+  /// instance, collectives both, waits none (they block on the host). So a transfer in flight
+  /// on the communication instance overlaps a compute span instead of being waited for by it.
+  ScheduleClock(TraceRecorder* trace, ExecSpace compute, ExecSpace communication)
+      : trace_(trace), instances_{std::move(compute), std::move(communication)}, per_instance_(true) {}
 
   /// \brief The interaction (the n-body compute of a step).
   template <class F>
   void compute(F&& f) {
-    times_.compute += timed_span(trace_, Phase::interaction, std::forward<F>(f));
+    times_.compute += span(Phase::interaction, Fence::compute, std::forward<F>(f));
   }
   /// \brief A blocking collective.
   template <class F>
   void collective(F&& f) {
-    times_.collectives += timed_span(trace_, Phase::collective, std::forward<F>(f));
+    times_.collectives += span(Phase::collective, Fence::both, std::forward<F>(f));
   }
   /// \brief Local reorders and copies.
   template <class F>
   void local(F&& f) {
-    times_.other += timed_span(trace_, Phase::other, std::forward<F>(f));
+    times_.other += span(Phase::other, Fence::compute, std::forward<F>(f));
   }
   /// \brief Waits for `request` (if any) on `comm`; the time is exposed communication, traced
   /// with the step, the first peer and the bytes this process sends in the request.
@@ -61,7 +67,7 @@ class ScheduleClock {
       if (detail.peer < 0) detail.peer = comm.world_rank(item.peer);
       if (item.kind == comm::Transfer::send) detail.bytes += item.bytes;
     }
-    times_.ring_wait += timed_span(trace_, Phase::p2p_wait, [&] { comm.wait(request); }, detail);
+    times_.ring_wait += span(Phase::p2p_wait, Fence::none, [&] { comm.wait(request); }, detail);
   }
   /// \brief One point-to-point exchange posted, sending `bytes`.
   void count_transfer(std::uint64_t bytes) {
@@ -72,7 +78,20 @@ class ScheduleClock {
   const ScheduleTimes& times() const { return times_; }
 
  private:
+  enum class Fence { none, compute, both };
+  template <class F>
+  double span(Phase phase, Fence which, F&& f, SpanDetail detail = {}) {
+    if (!per_instance_) return timed_span(trace_, phase, std::forward<F>(f), detail);
+    const auto fence = [&] {
+      if (which != Fence::none) instances_[0].fence();
+      if (which == Fence::both) instances_[1].fence();
+    };
+    return timed_span_fenced(trace_, phase, fence, std::forward<F>(f), detail);
+  }
+
   TraceRecorder* trace_;
+  ExecSpace instances_[2];  ///< compute, communication
+  bool per_instance_ = false;
   ScheduleTimes times_;
 };
 

@@ -1,5 +1,7 @@
 // Team-level steps shared by the schedules: gather shards into a team block, reduce a team
-// block back to shards, point-to-point exchanges that skip self-transfers.
+// block back to shards, point-to-point exchanges that skip self-transfers. Transfers run on
+// the context's communication instance; each step puts the ordering points against the
+// compute instance where its data crosses between the two (docs/communication.md, "Streams").
 #pragma once
 
 #include <memory>
@@ -18,9 +20,12 @@ Buffer<T> gather_team(const ScheduleContext& ctx, ScheduleClock& clock, const Bl
   const int c = ctx.grid().team_size();
   const index_t n = ctx.shard_tokens();
   if (c == 1) return shard;
-  Buffer<T> gathered("Nbody::gathered", layout.size(n) * c), block("Nbody::team_block", layout.size(n * c));
+  Buffer<T> gathered = unfilled_buffer<T>("Nbody::gathered", layout.size(n) * c);
+  Buffer<T> block = unfilled_buffer<T>("Nbody::team_block", layout.size(n * c));
   clock.collective([&] {
+    ctx.communication_after_compute();  // compute wrote the shard
     ctx.team().all_gather(shard.data(), gathered.data(), layout.size(n), {what, 0}, ctx.communication_space());
+    ctx.compute_after_communication();  // the reorder below reads what arrived
   });
   clock.local([&] { concat_blocks(ctx.compute_space(), layout, c, n, gathered.data(), block.data()); });
   return block;
@@ -36,11 +41,18 @@ void reduce_team(const ScheduleContext& ctx, ScheduleClock& clock, const BlockLa
     clock.local([&] { Kokkos::deep_copy(ctx.compute_space(), shard, block); });
     return;
   }
-  Buffer<T> parts("Nbody::parts", layout.size(n) * c);
+  Buffer<T> parts = unfilled_buffer<T>("Nbody::parts", layout.size(n) * c);
   clock.local([&] { split_blocks(ctx.compute_space(), layout, c, n, block.data(), parts.data()); });
+  // The combine runs where it was made (the compute instance); what it merged is sent next.
+  const comm::Combine<T> combine_then_send = [&](T* acc, const T* incoming, std::size_t count) {
+    combine(acc, incoming, count);
+    ctx.communication_after_compute();
+  };
   clock.collective([&] {
-    ctx.team().reduce_scatter(parts.data(), shard.data(), layout.size(n), combine, {what, 0},
+    ctx.communication_after_compute();  // compute wrote the parts
+    ctx.team().reduce_scatter(parts.data(), shard.data(), layout.size(n), combine_then_send, {what, 0},
                               ctx.communication_space());
+    ctx.compute_after_communication();  // the caller's compute reads the shard
   });
 }
 
@@ -60,10 +72,12 @@ template <class T>
 comm::Request exchange(const ScheduleContext& ctx, ScheduleClock& clock, const Buffer<T>& send, int to,
                        const Buffer<T>& recv, int from, comm::Label label) {
   if (to == ctx.rank() && from == ctx.rank()) {
-    Kokkos::deep_copy(ctx.compute_space(), recv, send);
+    clock.local([&] { Kokkos::deep_copy(ctx.compute_space(), recv, send); });
     return comm::Request();
   }
   comm::Communicator& world = ctx.world();
+  // The send block may have been written, and the receive buffer read, by compute.
+  ctx.communication_after_compute();
   // Point-to-point bytes as the communicator's counters see them (not the buffer sizes).
   const std::uint64_t counted_before = world.traffic().total_bytes();
   comm::Request request = world.post({{comm::Transfer::send, const_cast<T*>(send.data()), send.span() * sizeof(T), to},

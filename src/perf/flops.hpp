@@ -63,6 +63,21 @@ inline double team_block_pairs(std::int64_t seq_len, int processes, int team_siz
   return pairs;
 }
 
+/// \brief FLOPs of one training step of the DiT over n_tokens patch tokens (docs/dit.md), the
+/// same convention: three times the forward's matrix products (patch embedding, q, k, v, o,
+/// MLP, final linear; the per-sample timestep MLP and adaLN products are O(d^2), not counted)
+/// plus bidirectional attention (N^2 pairs).
+inline double dit_step_flops(int patch_dim, int d_model, int layers, int heads, int kv_heads, int head_dim,
+                             int mlp_dim, std::int64_t n_tokens) {
+  const double d = d_model, n = static_cast<double>(n_tokens);
+  const double projections = 2.0 * d * (2.0 * heads * head_dim + 2.0 * kv_heads * head_dim);  // q, k, v, o
+  const double mlp = 2.0 * 2.0 * d * mlp_dim;
+  const double matmul_forward = n * (layers * (projections + mlp) + 2.0 * 2.0 * d * patch_dim);
+  const double attention = layers * (attention_forward_flops(attention_pairs(n_tokens, false), heads, head_dim) +
+                                     attention_backward_flops(attention_pairs(n_tokens, false), heads, head_dim));
+  return 3.0 * matmul_forward + attention;
+}
+
 /// \brief FLOPs per softened gravity interaction, the customary count (3 sub, 3 fma for r^2,
 /// rsqrt and its cube, 3 fma for the force: 20 in all).
 constexpr double gravity_flops_per_interaction = 20.0;

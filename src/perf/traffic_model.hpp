@@ -8,9 +8,11 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "comm/communicator.hpp"
+#include "comm/head_groups.hpp"
 #include "comm/process_grid.hpp"
 #include "core/enums.hpp"
 #include "core/types.hpp"
@@ -29,6 +31,7 @@ struct Traffic {
   std::array<std::uint64_t, 2> bytes{}, messages{};
   std::uint64_t total_bytes() const { return bytes[0] + bytes[1]; }
   std::uint64_t total_messages() const { return messages[0] + messages[1]; }
+  Traffic& operator+=(const Traffic& other);
 };
 
 /// \brief Link class between two world ranks.
@@ -47,7 +50,7 @@ enum class SendPhase {
   key_gradient_return,     ///< dK, dV home to the key block's team
   reduce_target_grads,     ///< team reduce-scatter of dQ
   reduce_source_grads,     ///< team reduce-scatter of dK, dV
-  all_to_all,              ///< Ulysses: one all-to-all per index, in posting order
+  all_to_all,              ///< Ulysses (and the hybrid's head group): one all-to-all per index, in posting order
 };
 
 /// \brief One send to another process: `elements` scalars to world rank `peer`.
@@ -59,11 +62,20 @@ struct PlannedSend {
 };
 
 /// \brief Every send of world rank `rank` in the forward and/or backward of one attention
-/// layer, in the order the schedule posts them (self-sends are not listed).
+/// layer, in the order the schedule posts them (self-sends are not listed). `heads` is needed
+/// for (only for) Schedule::ulysses_wallfacer, whose `grid` is the ring grid.
+std::vector<PlannedSend> attention_sends(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
+                                         const std::optional<comm::HeadGroups>& heads,
+                                         const AttentionTrafficShape& shape, int rank, bool forward, bool backward);
+/// \brief As above for Ring, WallFacer and Ulysses (no head groups).
 std::vector<PlannedSend> attention_sends(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
                                          const AttentionTrafficShape& shape, int rank, bool forward, bool backward);
 
-/// \brief The sends of attention_sends() added up per link class.
+/// \brief The sends of attention_sends() added up per link class (world ranks).
+Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
+                                  const std::optional<comm::HeadGroups>& heads, const AttentionTrafficShape& shape,
+                                  int rank, const LinkOf& link, bool forward, bool backward);
+/// \brief As above for Ring, WallFacer and Ulysses (no head groups).
 Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
                                   const AttentionTrafficShape& shape, int rank, const LinkOf& link, bool forward,
                                   bool backward);
@@ -71,8 +83,14 @@ Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::Pr
 /// \brief Closed forms (docs/communication-formulas.md): forward elements sent by one process.
 /// Ring: 2 N H_kv (P-1)/P. WallFacer: collectives (c-1)(H + 2 H_kv + H + heads) N/P and
 /// point-to-point (G - 1 + initial) 2 c N H_kv / P, initial = 0 for the processes that send
-/// to themselves. Ulysses: (P-1)(2 H + heads + 2 H_kv) N / P^2. H = heads d, H_kv = kv_heads d.
+/// to themselves. Ulysses: (P-1)(2 H + heads + 2 s d P) N / P^2 with s kv slots per process
+/// (kv_heads / P when P divides kv_heads). H = heads d, H_kv = kv_heads d.
 double closed_form_forward_elements(Schedule kind, int processes, int team_size,
                                     const AttentionTrafficShape& shape, bool initial_send_to_self);
+
+/// \brief The hybrid's closed form: Ulysses over u (heads / u query heads, s kv slots per
+/// process) plus WallFacer on r = P / u processes for heads / u heads and s kv heads over N tokens.
+double closed_form_hybrid_forward_elements(int processes, int head_group_size, int team_size,
+                                           const AttentionTrafficShape& shape, bool initial_send_to_self);
 
 }  // namespace wf::perf

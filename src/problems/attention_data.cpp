@@ -1,8 +1,10 @@
 #include "problems/attention_data.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 
+#include "comm/collective_errors.hpp"
 #include "io/hdf5.hpp"
 #include "wf_config.hpp"
 #include "core/region.hpp"
@@ -49,6 +51,29 @@ std::vector<T> head_major_to_token_major(const std::vector<T>& in, index_t n, in
   return out;
 }
 
+/// Index of the first NaN or infinity in `values`, or values.size().
+template <class T>
+std::size_t first_non_finite(const std::vector<T>& values) {
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i])) return i;
+  return values.size();
+}
+
+/// Collective: throws on every rank when a rank's `token_major` ([n][rows][width], tokens at
+/// `positions`) holds a non-finite value, naming the file, dataset, token, head and element.
+template <class T>
+void require_finite_tokens(const std::vector<T>& token_major, const std::vector<index_t>& positions, int rows,
+                           int width, const std::string& where, MPI_Comm comm) {
+  const std::size_t at = first_non_finite(token_major);
+  comm::collectively(comm, [&] {
+    if (at == token_major.size()) return;
+    const std::size_t row_size = static_cast<std::size_t>(rows) * width, token = at / row_size;
+    throw Error(where + " holds " + std::to_string(token_major[at]) + " at token " + std::to_string(positions[token]) +
+                ", head " + std::to_string((at % row_size) / width) + ", element " + std::to_string(at % width) +
+                " (non-finite inputs are errors; run.allow_non_finite = true accepts them)");
+  });
+}
+
 std::string utc_now() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char text[32];
@@ -91,6 +116,7 @@ AttentionInputs<T> load_attention_inputs(const config::RunConfig& cfg, const nbo
     std::vector<T> token_major(std::size_t(n) * rows * d);
     io::read_token_slices<T>(file, path, {std::uint64_t(total), std::uint64_t(rows), std::uint64_t(d)}, 0, ranges,
                              token_major.data());
+    if (!cfg.run.allow_non_finite) require_finite_tokens(token_major, positions, rows, d, a.input + ": " + path, comm);
     token_major_to_head_major(token_major, n, rows, d, out);
   };
   read("/input/q", heads, in.q);

@@ -1,5 +1,5 @@
 // Problem "attention": distributed forward and backward of one attention layer through the
-// configured schedule (ring, wallfacer multi-ring, ulysses), timed, with the traffic of every
+// configured schedule (ring, wallfacer multi-ring, ulysses, ulysses-wallfacer), timed, with the traffic of every
 // rank next to the traffic model, optional HDF5 input/output and verification.
 #include <Kokkos_Core.hpp>
 
@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
 #include "config/machine.hpp"
 #include "core/device_copy.hpp"
@@ -20,6 +21,7 @@
 #include "problems/result_comparison.hpp"
 #include "problems/parallel_setup.hpp"
 #include "problems/problem.hpp"
+#include "problems/tile_choice.hpp"
 
 namespace wf::problems {
 namespace {
@@ -92,6 +94,21 @@ AttentionOutputs<T> single_process_outputs(const config::RunConfig& cfg, const s
           rows_of_heads(all.dv, o.kv_heads, total, o.head_dim, positions)};
 }
 
+/// Collective: throws on every rank when an output of some rank is NaN or infinite (nothing is
+/// written then).
+template <class T>
+void require_finite_outputs(const AttentionOutputs<T>& out, MPI_Comm comm) {
+  const std::pair<const char*, const std::vector<T>*> tensors[] = {
+      {"O", &out.o}, {"lse", &out.lse}, {"dQ", &out.dq}, {"dK", &out.dk}, {"dV", &out.dv}};
+  std::string bad;
+  for (const auto& [name, values] : tensors)
+    if (bad.empty() && !std::all_of(values->begin(), values->end(), [](T v) { return std::isfinite(v); })) bad = name;
+  comm::collectively(comm, [&] {
+    require(bad.empty(), "the attention outputs hold non-finite values (" + bad +
+                             "): nothing written (run.allow_non_finite = true writes them)");
+  });
+}
+
 /// run.verify recomputes the whole layer on every rank: refuse sizes where that takes forever.
 void check_verify_size(const config::RunConfig& cfg) {
   if (!cfg.run.verify) return;
@@ -104,13 +121,13 @@ void check_verify_size(const config::RunConfig& cfg) {
 
 std::string describe_attention_run(const config::RunConfig& cfg, const ParallelSetup& parallel,
                                    const nbody::Sharding& sharding) {
-  const int ranks = parallel.world->size();
-  const std::string layout = parallel.main.schedule == Schedule::ulysses
-                                 ? "P = " + std::to_string(ranks) + ", heads split " + std::to_string(ranks) + " ways"
-                                 : parallel.main.grid.describe() + ", rotate " + name_of(parallel.rotate);
+  const std::string layout = parallel.main.describe() + (parallel.main.schedule == Schedule::ulysses
+                                                             ? std::string()
+                                                             : std::string(", rotate ") + name_of(parallel.rotate));
   return "problem attention: schedule " + std::string(name_of(parallel.main.schedule)) + ", " + layout + ", " +
          (sharding.zigzag() ? "zigzag" : "contiguous") + " shards of " + std::to_string(sharding.shard_tokens()) +
-         " tokens, " + name_of(cfg.run.precision) + ", tile path " + name_of(cfg.attention.impl) +
+         " tokens, " + name_of(cfg.run.precision) + ", tile path " +
+         name_of(kernels::effective_impl<MemSpace>(parallel.attention.impl)) +
          "\ncommunicator: " + parallel.world->backend_description();
 }
 
@@ -145,10 +162,13 @@ AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext
   const comm::Communicator& world = ctx.world();
   const perf::LinkOf link = [&](int, int peer) { return world.link_class(peer); };
   const auto& grid = parallel.main.grid;
-  report.predicted = perf::predict_attention_traffic(report.kind, report.side, grid, shape, world.rank(), link, true, true);
+  const auto& heads = parallel.main.heads;
+  report.predicted =
+      perf::predict_attention_traffic(report.kind, report.side, grid, heads, shape, world.rank(), link, true, true);
   report.predicted_forward =
-      perf::predict_attention_traffic(report.kind, report.side, grid, shape, world.rank(), link, true, false);
-  if (!cfg.parallel.machine.empty() && world.rank() == 0) {  // printed by rank 0 only
+      perf::predict_attention_traffic(report.kind, report.side, grid, heads, shape, world.rank(), link, true, false);
+  // The cost model plans Ring, WallFacer and Ulysses (not the hybrid); printed by rank 0 only.
+  if (!cfg.parallel.machine.empty() && !heads && world.rank() == 0) {
     const config::Machine machine = config::load_machine(cfg.parallel.machine);
     const perf::NetworkModel network(machine, perf::place_ranks(machine, world.size()));
     const perf::Plan plan{report.kind, grid.team_size(), grid.arrangement(), report.side};
@@ -166,7 +186,8 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   const nbody::Sharding sharding =
       make_sharding(cfg.attention.seq_len, parallel.world->size(), cfg.attention.causal, "attention.seq_len");
   check_verify_size(cfg);
-  nbody::ScheduleContext ctx(*parallel.world, parallel.main.grid, sharding);
+  parallel.attention = resolve_tile_path<T>(cfg, parallel.attention, parallel.main, parallel.world->mpi_comm());
+  nbody::ScheduleContext ctx = make_schedule_context(*parallel.world, parallel.main, sharding);
   nbody::AttentionInteraction<T> inter(parallel.attention, ctx.compute_space());
   comm::log_root(describe_attention_run(cfg, parallel, sharding));
 
@@ -174,17 +195,26 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
       device_shard(inter, load_attention_inputs<T>(cfg, sharding, ctx.shard(), comm), sharding.shard_tokens());
   const Repetition best = best_repetition(cfg, ctx, parallel, inter, shard);
   // Same verdict on every rank (reduced inside): a mismatch is a bug in a schedule or the model.
-  require(print_attention_report(cfg, parallel.main.grid, make_report(cfg, ctx, parallel, inter, best), comm),
+  require(print_attention_report(cfg, parallel.main, make_report(cfg, ctx, parallel, inter, best), comm),
           "the bytes or messages counted differ from the traffic model (see the table above)");
 
   const auto outputs = shard_outputs(inter.options(), shard, sharding.shard_tokens());
-  if (!cfg.attention.output.empty()) {
-    write_attention_outputs(cfg, sharding, ctx.shard(), outputs, comm);
-    comm::log_root("wrote " + cfg.attention.output);
+  // Verify before writing: a failed verification commits nothing (and reads the inputs while
+  // they are certainly intact).
+  bool verified = true;
+  if (cfg.run.verify) {
+    const auto expected = single_process_outputs<T>(cfg, sharding.positions(ctx.shard(), 1), comm);
+    verified = print_verification(outputs, expected, std::numeric_limits<T>::epsilon(), comm);
   }
-  if (!cfg.run.verify) return true;
-  const auto expected = single_process_outputs<T>(cfg, sharding.positions(ctx.shard(), 1), comm);
-  return print_verification(outputs, expected, std::numeric_limits<T>::epsilon(), comm);
+  if (cfg.attention.output.empty()) return verified;
+  if (!verified) {
+    comm::log_root("verification failed: " + cfg.attention.output + " not written");
+    return false;
+  }
+  if (!cfg.run.allow_non_finite) require_finite_outputs(outputs, comm);
+  write_attention_outputs(cfg, sharding, ctx.shard(), outputs, comm);
+  comm::log_root("wrote " + cfg.attention.output);
+  return true;
 }
 
 template bool run_attention_problem<float>(const config::RunConfig&, MPI_Comm);

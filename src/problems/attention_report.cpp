@@ -104,15 +104,17 @@ std::string traffic_table(const AttentionReport& r, MPI_Comm comm, bool& all_equ
   return traffic.str();
 }
 
-std::string performance_line(const config::RunConfig& cfg, const comm::ProcessGrid& grid, const AttentionReport& r,
+std::string performance_line(const config::RunConfig& cfg, const ScheduleChoice& choice, const AttentionReport& r,
                              MPI_Comm comm, bool all_equal) {
+  const comm::ProcessGrid& grid = choice.grid;
   const double exposed = r.forward_times.ring_wait + r.backward_times.ring_wait;
   const double p2p_alone = (r.forward_times.p2p_bytes + r.backward_times.p2p_bytes) * r.p2p_seconds_per_byte;
   const double overlap = p2p_alone > 0 ? std::clamp(1.0 - exposed / p2p_alone, 0.0, 1.0) : 1.0;
   const auto layer = comm::reduce_min_avg_max(comm, r.forward_seconds + r.backward_seconds);
   perf::PerformanceLine line;
   line.add("problem", "attention").add("schedule", name_of(r.kind));
-  line.add("team_size", std::to_string(grid.team_size())).add("ranks", std::to_string(grid.processes()));
+  line.add("team_size", std::to_string(grid.team_size())).add("ranks", std::to_string(choice.processes()));
+  line.add("head_group_size", std::to_string(choice.head_group_size()));
   line.add("arrangement", name_of(grid.arrangement())).add("rotate", name_of(r.side));
   line.add("N", std::to_string(cfg.attention.seq_len)).add("heads", std::to_string(cfg.attention.heads));
   line.add("kv_heads", std::to_string(cfg.kv_heads())).add("head_dim", std::to_string(cfg.attention.head_dim));
@@ -135,7 +137,7 @@ std::string performance_line(const config::RunConfig& cfg, const comm::ProcessGr
 
 }  // namespace
 
-bool print_attention_report(const config::RunConfig& cfg, const comm::ProcessGrid& grid, const AttentionReport& r,
+bool print_attention_report(const config::RunConfig& cfg, const ScheduleChoice& choice, const AttentionReport& r,
                             MPI_Comm comm) {
   comm::log_root("\n" + phase_table(r, comm));
   comm::log_root(overlap_line(r, comm));
@@ -161,7 +163,7 @@ bool print_attention_report(const config::RunConfig& cfg, const comm::ProcessGri
                    perf::fixed(forward_max, 6) + " s, " + perf::fixed(backward_max, 6) + " s); " +
                    (r.model->contention ? "links shared between ranks: the model is approximate"
                                         : "no link shared between ranks"));
-  comm::log_root(performance_line(cfg, grid, r, comm, all_equal));
+  comm::log_root(performance_line(cfg, choice, r, comm, all_equal));
   return all_equal;
 }
 

@@ -8,6 +8,7 @@
 #include "config/run_config.hpp"
 #include <optional>
 
+#include "problems/parallel_setup.hpp"
 #include "nbody/schedule.hpp"
 #include "perf/cost_model.hpp"
 #include "perf/traffic_model.hpp"
@@ -34,7 +35,7 @@ template <class T>
 double measure_p2p_seconds_per_byte(nbody::ScheduleContext& ctx, std::size_t scalars);
 
 /// \brief Prints the report on rank 0; false when a rank's counters differ from the model.
-bool print_attention_report(const config::RunConfig& cfg, const comm::ProcessGrid& grid, const AttentionReport& r,
+bool print_attention_report(const config::RunConfig& cfg, const ScheduleChoice& choice, const AttentionReport& r,
                             MPI_Comm comm);
 
 /// \brief Compares with the single-process result, prints on rank 0, true when within

@@ -55,9 +55,11 @@ double force_tolerance(index_t n) {
 
 /// Checks what the schedules cannot run (the same verdict on every rank: the inputs are).
 void check_gravity_parallel(const config::RunConfig& cfg, int ranks) {
-  require(cfg.parallel.schedule != Schedule::ulysses,
-          "parallel.schedule = \"ulysses\": the Ulysses schedule splits attention heads; gravity runs with ring or "
-          "wallfacer");
+  const bool hybrid = cfg.parallel.schedule == Schedule::ulysses_wallfacer;
+  require(cfg.parallel.schedule != Schedule::ulysses && !hybrid,
+          "parallel.schedule = \"" + std::string(name_of(cfg.parallel.schedule)) + "\": the " +
+              (hybrid ? "Ulysses x WallFacer" : "Ulysses") +
+              " schedule splits attention heads; gravity runs with ring or wallfacer");
   require(cfg.gravity.bodies % ranks == 0, "gravity.bodies = " + std::to_string(cfg.gravity.bodies) +
                                                " must be divisible by the number of processes = " +
                                                std::to_string(ranks) + " (one contiguous shard of bodies per process)");

@@ -1,7 +1,6 @@
 // Problem "kernel": attention forward and backward of one process over a sequence of N
 // tokens, as a loop over tiles, timed next to the gemm rate and the dense baseline.
 #include <Kokkos_Core.hpp>
-#include <Kokkos_Random.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -19,9 +18,11 @@
 #include "perf/flops.hpp"
 #include "perf/gemm_rate.hpp"
 #include "perf/report.hpp"
+#include "problems/kernel_run.hpp"
 #include "problems/kernel_verify.hpp"
 #include "problems/parallel_setup.hpp"
 #include "problems/problem.hpp"
+#include "problems/tile_choice.hpp"
 
 namespace wf::problems {
 namespace {
@@ -40,26 +41,6 @@ struct PathResult {
   std::size_t workspace_bytes = 0;
   reference::AttentionResult outputs;  // kept for verification
 };
-
-template <class T>
-KernelInputs<T> make_inputs(const config::RunConfig& cfg) {
-  const index_t n = cfg.attention.seq_len;
-  const int d = cfg.attention.head_dim;
-  KernelInputs<T> in{Tensor3<T, MemSpace>("Problem::q", cfg.attention.heads, n, d),
-                        Tensor3<T, MemSpace>("Problem::k", cfg.kv_heads(), n, d),
-                        Tensor3<T, MemSpace>("Problem::v", cfg.kv_heads(), n, d),
-                        Tensor3<T, MemSpace>("Problem::do", cfg.attention.heads, n, d),
-                        Kokkos::View<index_t*, MemSpace>("Problem::positions", n)};
-  Kokkos::Random_XorShift64_Pool<ExecSpace> pool(cfg.run.seed);
-  Kokkos::fill_random(in.q, pool, T(-1), T(1));
-  Kokkos::fill_random(in.k, pool, T(-1), T(1));
-  Kokkos::fill_random(in.v, pool, T(-1), T(1));
-  Kokkos::fill_random(in.d_o, pool, T(-1), T(1));
-  const auto pos = in.pos;
-  Kokkos::parallel_for("Problem::positions", Kokkos::RangePolicy<ExecSpace>(0, n),
-                       KOKKOS_LAMBDA(const index_t i) { pos(i) = i; });
-  return in;
-}
 
 void progress(const std::string& path, const char* phase, int rep, int reps, bool warm, double seconds) {
   comm::log_root("  [" + path + "] " + phase + (warm ? " warm-up " : " run ") + std::to_string(rep + 1) + "/" +
@@ -91,36 +72,19 @@ void time_repetitions(const config::RunConfig& cfg, PathResult& result, Forward&
 template <class T>
 PathResult time_tiled(const config::RunConfig& cfg, AttentionOptions opt, TileImpl impl,
                       const KernelInputs<T>& in) {
-  opt.impl = impl;
-  PathResult result{name_of(impl), {}, {}, 0, {}};
-  const ExecSpace space;
+  opt.impl = effective_impl<MemSpace>(impl);
+  PathResult result{name_of(opt.impl), {}, {}, 0, {}};
+  KernelRun<T> run(opt, in);
+  time_repetitions(cfg, result, [&] { run.forward(opt); }, [&] { run.backward(opt); });
   const index_t n = cfg.attention.seq_len;
-  auto acc = make_accumulator<T>(opt.heads, n, opt.head_dim);
-  Tensor2<T, MemSpace> lse("Problem::lse", opt.heads, n), delta("Problem::delta", opt.heads, n);
-  AttentionGradients<T, MemSpace> grad{Tensor3<T, MemSpace>("Problem::dq", opt.heads, n, opt.head_dim),
-                                       Tensor3<T, MemSpace>("Problem::dk", opt.kv_heads, n, opt.head_dim),
-                                       Tensor3<T, MemSpace>("Problem::dv", opt.kv_heads, n, opt.head_dim)};
-  const QueryBlock<T, MemSpace> qb{in.q, in.pos};
-  const KeyValueBlock<T, MemSpace> kvb{in.k, in.v, in.pos};
-  const BackwardQueryBlock<T, MemSpace> bqb{in.q, in.d_o, lse, delta, in.pos};
-  time_repetitions(
-      cfg, result,
-      [&] {
-        forward_init(space, acc);
-        forward_update(space, opt, qb, kvb, acc);
-        forward_finalize(space, acc, lse);
-      },
-      [&] {
-        backward_delta<ExecSpace, T, MemSpace>(space, in.d_o, acc.o, delta);
-        Kokkos::deep_copy(space, grad.dq, T(0));
-        Kokkos::deep_copy(space, grad.dk, T(0));
-        Kokkos::deep_copy(space, grad.dv, T(0));
-        backward_update(space, opt, bqb, kvb, grad);
-      });
-  result.workspace_bytes = impl == TileImpl::blas
-                               ? 2 * std::size_t(opt.q_tile) * opt.kv_tile * sizeof(T)
-                               : fused_scratch_bytes(opt.q_tile, opt.kv_tile, opt.head_dim, sizeof(T));
-  result.outputs = copy_outputs(acc.o, lse, grad);
+  switch (opt.impl) {
+    case TileImpl::blas: result.workspace_bytes = 2 * std::size_t(opt.q_tile) * opt.kv_tile * sizeof(T); break;
+    case TileImpl::gemm:
+      result.workspace_bytes = gemm_workspace_bytes(gemm_chunk(n, n, opt.heads, sizeof(T)), opt.heads, sizeof(T), true);
+      break;
+    case TileImpl::fused: result.workspace_bytes = fused_scratch_bytes(opt.q_tile, opt.kv_tile, opt.head_dim, sizeof(T));
+  }
+  result.outputs = run.outputs();
   return result;
 }
 
@@ -183,13 +147,30 @@ std::vector<std::string> report_paths(const config::RunConfig& cfg, const Attent
   return lines;
 }
 
+/// The tile paths the deck asks for: one, or ("both", "auto") every one this build's memory runs.
+std::vector<TileImpl> requested_paths(const config::RunConfig& cfg, const AttentionOptions& opt, std::size_t scalar_bytes) {
+  switch (cfg.attention.impl) {
+    case TileChoice::blas: return {TileImpl::blas};
+    case TileChoice::fused: return {TileImpl::fused};
+    case TileChoice::gemm: return {TileImpl::gemm};
+    case TileChoice::both:
+    case TileChoice::automatic: break;
+  }
+  return available_tile_paths(opt, scalar_bytes);
+}
+
 /// Times every path the deck asks for: the tile paths, then the dense baseline.
 template <class T>
 std::vector<PathResult> time_paths(const config::RunConfig& cfg, const AttentionOptions& opt,
                                    const KernelInputs<T>& inputs) {
   std::vector<PathResult> paths;
-  if (cfg.attention.impl != TileChoice::fused) paths.push_back(time_tiled(cfg, opt, TileImpl::blas, inputs));
-  if (cfg.attention.impl != TileChoice::blas) paths.push_back(time_tiled(cfg, opt, TileImpl::fused, inputs));
+  for (const TileImpl impl : requested_paths(cfg, opt, sizeof(T))) paths.push_back(time_tiled(cfg, opt, impl, inputs));
+  if (cfg.attention.impl == TileChoice::automatic) {
+    const auto fastest = std::min_element(paths.begin(), paths.end(), [](const PathResult& a, const PathResult& b) {
+      return a.forward.best + a.backward.best < b.forward.best + b.backward.best;
+    });
+    comm::log_root("  attention.impl = \"auto\": the fastest path of this rank is " + fastest->name);
+  }
   if (!cfg.bench.dense_baseline) return paths;
   if constexpr (blas_path_available<MemSpace>()) {
     paths.push_back(time_dense(cfg, opt, inputs));
@@ -211,7 +192,7 @@ bool run_kernel_problem(const config::RunConfig& cfg, MPI_Comm comm) {
                  ", head_dim = " + std::to_string(opt.head_dim) + ", " + precision_name<T>() + ", mask " +
                  mask_name(opt.mask) + ", tiles " + std::to_string(opt.q_tile) + " x " + std::to_string(opt.kv_tile) +
                  ", every rank runs it (" + std::to_string(comm::size_of(comm)) + ")");
-  const auto inputs = make_inputs<T>(cfg);
+  const auto inputs = random_kernel_inputs<T>(opt, cfg.attention.seq_len, cfg.run.seed);
   const double gemm_gflops = perf::measure_gemm_gflops<T>(cfg.bench.gemm_size, 3);
   comm::log_root("  gemm rate (KokkosBlas::gemm " + std::to_string(cfg.bench.gemm_size) + "^3): " +
                  perf::fixed(gemm_gflops, 1) + " GFLOP/s");

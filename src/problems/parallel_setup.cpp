@@ -16,7 +16,7 @@ std::unique_ptr<comm::Communicator> make_world_communicator(const config::RunCon
 }
 
 int team_size_of(const config::RunConfig& cfg, Schedule schedule) {
-  return schedule == Schedule::wallfacer ? cfg.parallel.team_size : 1;
+  return schedule == Schedule::wallfacer || schedule == Schedule::ulysses_wallfacer ? cfg.parallel.team_size : 1;
 }
 
 config::RunConfig resolve_auto_schedule(const config::RunConfig& cfg, int processes) {
@@ -37,17 +37,53 @@ config::RunConfig resolve_auto_schedule(const config::RunConfig& cfg, int proces
   return resolved;
 }
 
+int ScheduleChoice::head_group_size() const {
+  if (heads) return heads->group_size();
+  return schedule == Schedule::ulysses ? grid.processes() : 1;
+}
+
+std::string ScheduleChoice::describe() const {
+  if (schedule == Schedule::ulysses)
+    return "P = " + std::to_string(grid.processes()) + ", heads split " + std::to_string(grid.processes()) + " ways";
+  if (heads) return "P = " + std::to_string(heads->processes()) + ", " + heads->describe() + "; ring group: " + grid.describe();
+  return grid.describe();
+}
+
+namespace {
+
+/// ulysses-wallfacer: head groups of u = parallel.head_group_size, WallFacer on the P / u ranks of a ring group.
+ScheduleChoice choose_hybrid(const config::RunConfig& cfg, int processes) {
+  const int u = cfg.parallel.head_group_size, heads = cfg.attention.heads, c = cfg.parallel.team_size;
+  const std::string prefix = "parallel.schedule = \"ulysses-wallfacer\" needs parallel.head_group_size = " +
+                             std::to_string(u) + " to divide ";
+  require(processes % u == 0, prefix + "the process count (" + std::to_string(processes) + ")");
+  require(heads % u == 0, prefix + "attention.heads = " + std::to_string(heads));
+  const int ring = processes / u;
+  require(ring % (c * c) == 0, "parallel.team_size = " + std::to_string(c) + " needs team_size^2 = " +
+                                   std::to_string(c * c) + " to divide the ranks of a ring group, P / " +
+                                   "parallel.head_group_size = " + std::to_string(ring));
+  return {Schedule::ulysses_wallfacer, comm::ProcessGrid(ring, c, cfg.parallel.arrangement),
+          comm::HeadGroups(processes, u, cfg.parallel.head_placement)};
+}
+
+}  // namespace
+
 ScheduleChoice choose_schedule(const config::RunConfig& cfg, Schedule schedule, int processes) {
   require(schedule != Schedule::automatic, "parallel.schedule = \"auto\" must be resolved before the setup");
   if (schedule == Schedule::ulysses) {
-    const int heads = cfg.attention.heads, kv_heads = cfg.kv_heads();
-    require(kv_heads % processes == 0 && heads % processes == 0,
-            "the Ulysses schedule needs the process count (" + std::to_string(processes) +
-                ") to divide attention.kv_heads (" + std::to_string(kv_heads) + ") and attention.heads (" +
-                std::to_string(heads) + ")");
+    const int heads = cfg.attention.heads;
+    require(heads % processes == 0, "the Ulysses schedule needs the process count (" + std::to_string(processes) +
+                                         ") to divide attention.heads (" + std::to_string(heads) + ")");
   }
+  if (schedule == Schedule::ulysses_wallfacer) return choose_hybrid(cfg, processes);
   // The grid checks parallel.team_size against the process count.
-  return {schedule, comm::ProcessGrid(processes, team_size_of(cfg, schedule), cfg.parallel.arrangement)};
+  return {schedule, comm::ProcessGrid(processes, team_size_of(cfg, schedule), cfg.parallel.arrangement), std::nullopt};
+}
+
+nbody::ScheduleContext make_schedule_context(comm::Communicator& world, const ScheduleChoice& choice,
+                                             const nbody::Sharding& sharding) {
+  return choice.heads ? nbody::ScheduleContext(world, choice.grid, *choice.heads, sharding)
+                      : nbody::ScheduleContext(world, choice.grid, sharding);
 }
 
 kernels::AttentionOptions attention_options(const config::RunConfig& cfg) {
@@ -59,7 +95,9 @@ kernels::AttentionOptions attention_options(const config::RunConfig& cfg) {
   options.mask = cfg.attention.causal ? kernels::MaskKind::causal : kernels::MaskKind::none;
   options.q_tile = cfg.attention.q_tile;
   options.kv_tile = cfg.attention.kv_tile;
-  options.impl = cfg.attention.impl == TileChoice::fused ? TileImpl::fused : TileImpl::blas;
+  options.impl = cfg.attention.impl == TileChoice::fused  ? TileImpl::fused
+                 : cfg.attention.impl == TileChoice::gemm ? TileImpl::gemm
+                                                          : TileImpl::blas;  // "auto": see resolve_tile_path
   return options;
 }
 

@@ -1,8 +1,12 @@
+#include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
+#include "comm/mpi_util.hpp"
 #include "core/error.hpp"
 #include "core/region.hpp"
+#include "problems/memory_estimate.hpp"
 #include "problems/parallel_setup.hpp"
 #include "problems/problem.hpp"
+#include "problems/run_files.hpp"
 #include "problems/simulation.hpp"
 
 namespace wf::problems {
@@ -24,7 +28,8 @@ bool run_problem(const config::RunConfig& deck, MPI_Comm comm) {
   int processes = 1;
   MPI_Comm_size(comm, &processes);
   const config::RunConfig cfg = resolve_auto_schedule(deck, processes);
-  if (install_simulation(cfg)) {
+  const bool simulated = install_simulation(cfg);
+  if (simulated) {
     // Nothing is computed, and parallel HDF5 is not built for SMPI: refuse what needs either.
     require(!cfg.run.verify && cfg.attention.input.empty() && cfg.attention.output.empty(),
             "a simulated run (SimGrid build with parallel.machine) computes nothing and writes no HDF5: set "
@@ -34,6 +39,12 @@ bool run_problem(const config::RunConfig& deck, MPI_Comm comm) {
     comm::log_root("simulation: attention compute injected at the rates of " + cfg.parallel.machine +
                    " (the kernels do not run; outputs are not computed)");
   }
+  // Before any work: no output may destroy an input, and the sizes must fit in memory (a
+  // simulated run shares its large buffers between ranks: the estimate does not apply).
+  comm::collectively(comm, [&] {
+    if (comm::rank_of(comm) == 0) check_run_files(cfg);
+  });
+  if (!simulated) check_memory(cfg, comm);
   const bool fp32 = cfg.run.precision == Precision::fp32;
   switch (cfg.run.problem) {
     case Problem::kernel:

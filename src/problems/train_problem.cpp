@@ -1,22 +1,30 @@
-// Problem "train": the sequence-parallel GPT training benchmark. Warm-up then timed steps of
-// forward, backward, gradient all-reduce and AdamW; per-step loss, time, tokens/s, gradient
-// norm; a summary with model TFLOP/s and time per phase; HDF5 results, checkpoints, weights.
+// Problem "train": the sequence-parallel training benchmark (GPT or DiT, train_model.hpp).
+// Warm-up then timed steps of forward, backward, gradient all-reduce and AdamW; per-step loss,
+// time, tokens/s, gradient norm; a summary with model TFLOP/s and time per phase; HDF5
+// results, checkpoints, weights.
 #include <sys/resource.h>
 
 #include <Kokkos_Core.hpp>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 
+#include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
 #include "comm/reductions.hpp"
+#include "core/memory_watch.hpp"
 #include "core/region.hpp"
 #include "io/results.hpp"
 #include "kernels/adamw.hpp"
-#include "perf/flops.hpp"
 #include "perf/gemm_rate.hpp"
 #include "perf/report.hpp"
 #include "problems/problem.hpp"
+#include "problems/train_model.hpp"
+#include "problems/tile_choice.hpp"
+#include "problems/train_memory.hpp"
 #include "problems/train_setup.hpp"
+#include "problems/train_verify.hpp"
 
 namespace wf::problems {
 namespace {
@@ -28,6 +36,7 @@ struct PhaseSums {
 
 /// The whole training run with one schedule: what the summary needs.
 struct RunOutcome {
+  std::optional<bool> verified;  ///< run.verify on the first step
   std::vector<io::StepRecord> steps;
   PhaseSums sums;
   int timed_steps = 0;
@@ -47,57 +56,82 @@ struct TrainingRun {
 struct StepTimes {
   double model = 0, reduce = 0, optimizer = 0, step = 0;
   nbody::ScheduleTimes attention;
+  std::optional<bool> verified;  ///< run.verify's verdict on the first step of the main run
 };
 
-double step_flops(const TrainingRun& run) {
-  const auto& s = run.setup.shape;
-  return perf::transformer_step_flops(s.vocab, s.d_model, s.layers, s.heads, s.kv_heads, s.head_dim, s.mlp_dim,
-                                      run.cfg.attention.seq_len);
-}
+double step_flops(const TrainingRun& run) { return train_step_flops(run.setup, run.cfg.attention.seq_len); }
 
-/// Clipping and AdamW on the summed gradients; returns the gradient norm before clipping.
+/// Clipping and AdamW on the summed gradients, whose norm (before clipping) is `grad_norm`.
 template <class T>
-double optimizer_step(const model::OptimizerSettings& o, model::Parameters<T>& params, std::int64_t step) {
-  const double grad_norm = std::sqrt(kernels::grad_norm_squared<T>(params.grads));
+void optimizer_step(const model::OptimizerSettings& o, model::Parameters<T>& params, std::int64_t step,
+                    double grad_norm) {
   if (o.clip_norm > 0 && grad_norm > o.clip_norm) kernels::scale_in_place<T>(params.grads, o.clip_norm / grad_norm);
   kernels::adamw_step<T>(params.values, params.grads, params.adam_m, params.adam_v, static_cast<int>(step + 1),
                          o.learning_rate, o.beta1, o.beta2, o.eps, o.weight_decay);
-  return grad_norm;
+}
+
+std::string number_text(double value) {
+  if (std::isnan(value)) return "nan";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", value);
+  return text;
+}
+
+/// Stops the run on every rank, before anything is written with it, when the step's loss or
+/// gradient norm is NaN or infinite: the message names the step and the first rank whose own
+/// part (local loss, local gradients) was not finite. The reduced values, and so the decision,
+/// are the same on every rank.
+void stop_if_non_finite(const TrainingRun& run, std::int64_t step, double local_loss, double local_grad_squared,
+                        double loss, double grad_norm) {
+  if (run.cfg.run.allow_non_finite || (std::isfinite(loss) && std::isfinite(grad_norm))) return;
+  const std::string at = "training stopped at step " + std::to_string(step + 1) + ": ";
+  const std::string after = " (nothing written with it; run.allow_non_finite = true lets training go on)";
+  const bool local_ok = std::isfinite(local_loss) && std::isfinite(local_grad_squared);
+  comm::require_on_all_ranks(run.ctx.world().mpi_comm(), local_ok,
+                             at + (std::isfinite(local_loss) ? "the local gradients hold non-finite values"
+                                                             : "the local loss is " + number_text(local_loss)) + after);
+  throw Error(at + "the loss is " + number_text(loss) + " and the gradient norm " + number_text(grad_norm) +
+              " after the all-reduce, though every rank's own part was finite (an overflow: lower "
+              "train.learning_rate?)" + after);
 }
 
 /// One step: forward, backward, gradient all-reduce, optimizer. Returns the loss (every rank).
 template <class T>
-double one_step(const TrainingRun& run, model::Transformer<T>& net, model::Parameters<T>& params,
+double one_step(const TrainingRun& run, TrainModel<T>& net, model::Parameters<T>& params,
                 model::TrainingState& state, StepTimes& times, double& grad_norm) {
   const ProfilingRegion region("Train::step");
   comm::Communicator& world = run.ctx.world();
-  const index_t n_total = run.cfg.attention.seq_len;
-  const auto global = run.setup.fixed_tokens.empty() ? model::make_tokens(run.setup.data, state.data_sample)
-                                                      : run.setup.fixed_tokens;
-  const auto tokens = model::shard_tokens(global, run.ctx.sharding(), run.ctx.shard());
-  const auto targets = model::shard_tokens(model::targets(global), run.ctx.sharding(), run.ctx.shard());
   world.barrier({"step start", 0});
   Stopwatch step_watch("Train::step");
   params.zero_grads();
   const double begin = run.trace.now();
   Stopwatch model_watch("Train::model");
-  const model::PassResult pass = net.run(params, tokens, targets, true, n_total - 1);
+  const model::PassResult pass = net.step(params, state.data_sample);
   times.model = model_watch.stop();
   times.attention = pass.attention;
   double loss = pass.loss.loss_sum;
+  const double local_loss = loss;
+  const double local_grad_squared = run.cfg.run.allow_non_finite ? 0.0 : kernels::grad_norm_squared<T>(params.grads);
   Stopwatch reduce_watch("Train::allreduce");
   world.all_reduce_sum(&loss, 1, {"loss all-reduce", 0});
-  loss /= static_cast<double>(n_total - 1);
+  loss /= net.loss_count();
   world.all_reduce_sum(params.grads.data(), params.total_size(), {"gradient all-reduce", 0});
   times.reduce = reduce_watch.stop();
   run.trace.record(Phase::grad_allreduce, begin + times.model, begin + times.model + times.reduce);
+  Stopwatch norm_watch("Train::optimizer");
+  grad_norm = std::sqrt(kernels::grad_norm_squared<T>(params.grads));
+  times.optimizer = norm_watch.stop();
+  stop_if_non_finite(run, state.step, local_loss, local_grad_squared, loss, grad_norm);
   if (state.step == 0 && run.main_run && !run.cfg.model.grads_out.empty()) {
-    model::write_grads_and_loss(params, loss, run.cfg.model.grads_out, world.mpi_comm());
+    model::write_grads_and_loss(params, loss, run.cfg.model.grads_out, world.mpi_comm(),
+                                net.sample_data(state.data_sample));
     comm::log_root("wrote " + run.cfg.model.grads_out + " (parameters, gradients and loss of step 1)");
   }
+  if (state.step == 0 && run.main_run && run.cfg.run.verify)
+    times.verified = verify_first_step(run.cfg, run.setup, params, loss, state.data_sample, world.mpi_comm());
   Stopwatch optimizer_watch("Train::optimizer");
-  grad_norm = optimizer_step(run.setup.optimizer, params, state.step);
-  times.optimizer = optimizer_watch.stop();
+  optimizer_step(run.setup.optimizer, params, state.step, grad_norm);
+  times.optimizer += optimizer_watch.stop();
   times.step = step_watch.stop();
   const double optimizer_begin = begin + times.model + times.reduce;
   run.trace.record(Phase::optimizer, optimizer_begin, optimizer_begin + times.optimizer);
@@ -119,7 +153,7 @@ void add_timed_step(RunOutcome& out, const StepTimes& t, double seconds) {
 template <class T>
 RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::TrainingState& state) {
   const ProfilingRegion region("Train::run");
-  model::Transformer<T> net(run.setup.shape, run.setup.plan, run.ctx, &run.trace);
+  TrainModel<T> net(run.cfg, run.setup, run.ctx, &run.trace);
   const auto& cfg = run.cfg;
   const index_t n_total = cfg.attention.seq_len;
   const int total_steps = cfg.bench.warmup + cfg.train.steps;
@@ -130,10 +164,12 @@ RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::Tr
     StepTimes times;
     double grad_norm = 0;
     const double loss = one_step(run, net, params, state, times, grad_norm);
+    if (times.verified) out.verified = times.verified;
     ++state.step;
     ++state.data_sample;
     const bool timed = step >= cfg.bench.warmup;
-    const double seconds = comm::reduce_min_avg_max(run.ctx.world().mpi_comm(), times.step).max;  // slowest rank
+    const double seconds =
+        comm::reduce_min_avg_max(run.ctx.world().mpi_comm(), times.step, "reduction of the step time").max;  // slowest
     out.steps.push_back({step, loss, seconds, static_cast<double>(n_total) / seconds, grad_norm, timed});
     if (timed) add_timed_step(out, times, seconds);
     comm::log_root("  step " + std::to_string(step + 1) + "/" + std::to_string(total_steps) +
@@ -143,7 +179,7 @@ RunOutcome train(const TrainingRun& run, model::Parameters<T>& params, model::Tr
                    perf::fixed(grad_norm, 4));
     if (run.main_run && cfg.train.checkpoint_every > 0 && state.step % cfg.train.checkpoint_every == 0) {
       const std::string path = model::checkpoint_path(cfg.train.checkpoint_prefix, state.step);
-      model::write_checkpoint(params, state, cfg.deck_text, path, run.ctx.world().mpi_comm());
+      model::write_checkpoint(params, state, cfg.deck_text, path, run.ctx.world().mpi_comm(), cfg.run.allow_non_finite);
       comm::log_root("  wrote checkpoint " + path);
     }
   }
@@ -167,6 +203,7 @@ double peak_resident_mib() {
 }
 
 /// The per-rank summary of one run (reduce_summary makes it the run's).
+template <class T>
 ScheduleSummary summarize(const TrainingRun& run, const RunOutcome& outcome, double peak_gflops) {
   ScheduleSummary s;
   s.schedule = run.setup.plan.schedule;
@@ -187,6 +224,11 @@ ScheduleSummary summarize(const TrainingRun& run, const RunOutcome& outcome, dou
                      sums.allreduce / steps, sums.optimizer / steps};
   s.final_loss = outcome.steps.empty() ? 0.0 : outcome.steps.back().loss;
   s.peak_mib = peak_resident_mib();
+  s.memory_space_peak_mib = static_cast<double>(memory_space_peak_bytes()) / (1 << 20);
+  s.memory_space_predicted_mib =
+      static_cast<double>(predicted_train_memory_bytes(run.setup.shape, run.setup.plan, run.ctx.shard_tokens(),
+                                                       s.team_size, run.ctx.world().size(), sizeof(T))) /
+      (1 << 20);
   return s;
 }
 
@@ -209,9 +251,12 @@ template <class T>
 bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   const ProfilingRegion region("Problems::train");
   check_train_deck(cfg);
+  start_memory_watch();
   ParallelSetup parallel = make_parallel_setup(cfg, comm);
+  parallel.attention = resolve_tile_path<T>(cfg, parallel.attention, parallel.main, parallel.world->mpi_comm());
   comm::Communicator& world = *parallel.world;
   const TrainSetup setup = make_train_setup(cfg, parallel);
+  check_train_verify_size(cfg, setup);
   const double gemm_gflops = cfg.train.peak_gflops > 0 ? cfg.train.peak_gflops
                                                        : perf::measure_gemm_gflops<T>(cfg.bench.gemm_size, 3);
   comm::log_root(describe_train_setup(cfg, setup, world) + "\npeak per rank: " + perf::fixed(gemm_gflops, 1) +
@@ -220,22 +265,25 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   prepare_output_directories(cfg, world);
   std::vector<ScheduleSummary> summaries;
   std::vector<io::StepRecord> main_steps;
+  bool verified = true;  // run.verify's verdict (the same on every rank)
   TraceRecorder trace(world.rank(), cfg.train.trace);
   for (const Schedule schedule : schedules_to_run(cfg)) {
     const bool main_run = summaries.empty();
-    nbody::ScheduleContext ctx(world, choose_schedule(cfg, schedule, world.size()).grid, setup.sharding);
+    nbody::ScheduleContext ctx = make_schedule_context(world, choose_schedule(cfg, schedule, world.size()), setup.sharding);
     TrainSetup run_setup = setup;
     run_setup.plan.schedule = schedule;
     model::Parameters<T> params(setup.shape);
     model::TrainingState state = initial_state<T>(cfg, params, world.mpi_comm(), main_run);
     if (!main_run) comm::log_root("\ncomparison run: parallel.schedule = \"" + std::string(name_of(schedule)) + "\"");
     world.barrier({"trace origin", 0});
+    reset_memory_space_peak();
     if (main_run) trace.reset_origin();
     TraceRecorder scratch(world.rank(), false);
     const TrainingRun run{cfg, run_setup, ctx, main_run ? trace : scratch, main_run};
     const RunOutcome outcome = train<T>(run, params, state);
-    summaries.push_back(reduce_summary(summarize(run, outcome, gemm_gflops), world.mpi_comm()));
+    summaries.push_back(reduce_summary(summarize<T>(run, outcome, gemm_gflops), world.mpi_comm()));
     if (main_run) main_steps = outcome.steps;
+    if (outcome.verified) verified = *outcome.verified;
   }
   const auto results = print_train_summary(cfg, setup, summaries, world.size());
   if (!cfg.train.results.empty()) {
@@ -249,7 +297,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
     io::write_results(cfg.train.results, local, world.mpi_comm());
     comm::log_root("wrote " + cfg.train.results);
   }
-  return true;
+  return verified;
 }
 
 template bool run_train_problem<float>(const config::RunConfig&, MPI_Comm);

@@ -5,21 +5,32 @@
 
 #include "comm/log.hpp"
 #include "comm/reductions.hpp"
+#include "core/memory_watch.hpp"
 #include "core/compat.hpp"
 #include "perf/report.hpp"
 
 namespace wf::problems {
 
-void check_train_deck(const config::RunConfig& cfg) {
-  require(cfg.attention.head_dim % 2 == 0, "attention.head_dim = " + std::to_string(cfg.attention.head_dim) +
-                                               " must be even for the rotary embedding (run.problem = \"train\")");
-  require(cfg.attention.causal, "run.problem = \"train\" trains a decoder: set attention.causal = true");
+namespace {
+
+void check_dit_deck(const config::RunConfig& cfg) {
+  require(!cfg.attention.causal,
+          "model.kind = \"dit\" attends in both directions: set attention.causal = false");
+  require(cfg.model.d_model % 2 == 0, "model.d_model = " + std::to_string(cfg.model.d_model) +
+                                          " must be even for the DiT's sin-cos position embedding");
+  require(cfg.model.timestep_dim % 2 == 0, "model.timestep_dim = " + std::to_string(cfg.model.timestep_dim) +
+                                               " must be even (cos and sin halves)");
+  require(!cfg.model.tokens_from_weights, "model.tokens_from_weights = true reads GPT tokens; model.kind = \"dit\" "
+                                          "trains on synthetic latents");
 }
 
-namespace {
+}  // namespace
 
 model::ModelShape model_shape(const config::RunConfig& cfg) {
   model::ModelShape shape;
+  shape.kind = cfg.model.kind;
+  shape.patch_dim = cfg.model.patch_dim;
+  shape.timestep_dim = cfg.model.timestep_dim;
   shape.vocab = cfg.model.vocab;
   shape.d_model = cfg.model.d_model;
   shape.layers = cfg.model.layers;
@@ -30,6 +41,15 @@ model::ModelShape model_shape(const config::RunConfig& cfg) {
   shape.rotary_base = cfg.model.rotary_base;
   return shape;
 }
+
+void check_train_deck(const config::RunConfig& cfg) {
+  if (cfg.model.kind == ModelKind::dit) return check_dit_deck(cfg);
+  require(cfg.attention.head_dim % 2 == 0, "attention.head_dim = " + std::to_string(cfg.attention.head_dim) +
+                                               " must be even for the rotary embedding (run.problem = \"train\")");
+  require(cfg.attention.causal, "run.problem = \"train\" trains a decoder: set attention.causal = true");
+}
+
+namespace {
 
 model::OptimizerSettings optimizer_settings(const config::RunConfig& cfg) {
   const auto& t = cfg.train;
@@ -44,8 +64,11 @@ TrainSetup make_train_setup(const config::RunConfig& cfg, const ParallelSetup& p
   s.shape = model_shape(cfg);
   s.plan = {parallel.attention, parallel.main.schedule, parallel.rotate};
   s.optimizer = optimizer_settings(cfg);
-  s.sharding = make_sharding(cfg.attention.seq_len, parallel.world->size(), true, "attention.seq_len");
+  const bool gpt = cfg.model.kind == ModelKind::gpt;
+  s.sharding = make_sharding(cfg.attention.seq_len, parallel.world->size(), gpt, "attention.seq_len");
+  s.diffusion = {cfg.attention.seq_len, cfg.model.patch_dim, cfg.run.seed, cfg.model.diffusion_steps};
   s.data = {cfg.model.data, cfg.attention.seq_len, cfg.model.vocab, cfg.run.seed, cfg.model.pairs};
+  if (!gpt) return s;
   model::check_data_options(s.data);
   if (cfg.model.tokens_from_weights) {
     require(!cfg.model.weights_in.empty(), "model.tokens_from_weights = true needs model.weights_in");
@@ -58,15 +81,27 @@ TrainSetup make_train_setup(const config::RunConfig& cfg, const ParallelSetup& p
 }
 
 std::string describe_train_setup(const config::RunConfig& cfg, const TrainSetup& s, const comm::Communicator& world) {
-  const model::Parameters<float> probe(s.shape);  // sizes only
-  return "problem train: GPT with " + std::to_string(s.shape.layers) + " layers, d_model " +
-         std::to_string(s.shape.d_model) + ", " + std::to_string(s.shape.heads) + " heads (" +
+  const auto layout = model::parameter_layout(s.shape);  // sizes only, nothing allocated
+  const std::size_t parameters = layout.empty() ? 0 : layout.back().offset + layout.back().size;
+  const bool dit = s.shape.kind == ModelKind::dit;
+  const std::string inputs = dit ? "patches of " + std::to_string(s.shape.patch_dim) + ", timestep embedding " +
+                                       std::to_string(s.shape.timestep_dim) + ", bidirectional attention"
+                                 : "vocab " + std::to_string(s.shape.vocab);
+  const std::string data = dit ? "denoising of synthetic latents, " + std::to_string(cfg.model.diffusion_steps) +
+                                     " diffusion steps"
+                               : std::string(name_of(cfg.model.data)) + " data";
+  return "problem train: " + std::string(dit ? "DiT" : "GPT") + " with " + std::to_string(s.shape.layers) +
+         " layers, d_model " + std::to_string(s.shape.d_model) + ", " + std::to_string(s.shape.heads) + " heads (" +
          std::to_string(s.shape.kv_heads) + " kv) of " + std::to_string(s.shape.head_dim) + ", mlp " +
-         std::to_string(s.shape.mlp_dim) + ", vocab " + std::to_string(s.shape.vocab) + ": " +
-         std::to_string(probe.total_size()) + " parameters; sequence " + std::to_string(cfg.attention.seq_len) +
-         " tokens (" + name_of(cfg.model.data) + " data), " + name_of(cfg.run.precision) + ", schedule " +
+         std::to_string(s.shape.mlp_dim) + ", " + inputs + ": " + std::to_string(parameters) +
+         " parameters; sequence " + std::to_string(cfg.attention.seq_len) + " tokens (" + data + "), " +
+         name_of(cfg.run.precision) + ", schedule " +
          name_of(cfg.parallel.schedule) + " (team size " + std::to_string(cfg.parallel.team_size) + ", rotate " +
-         name_of(cfg.parallel.rotate) + ") on " + std::to_string(world.size()) + " ranks, " +
+         name_of(cfg.parallel.rotate) +
+         (cfg.parallel.schedule == Schedule::ulysses_wallfacer
+              ? ", head groups of " + std::to_string(cfg.parallel.head_group_size)
+              : std::string()) +
+         ") on " + std::to_string(world.size()) + " ranks, " +
          world.backend_description() + ", Kokkos " + compat::default_execution_space_name();
 }
 
@@ -74,13 +109,18 @@ template <class T>
 model::TrainingState initial_state(const config::RunConfig& cfg, model::Parameters<T>& params, MPI_Comm comm,
                                    bool main_run) {
   params.initialize(cfg.run.seed);
-  if (!cfg.model.weights_in.empty()) model::load_weights(params, cfg.model.weights_in, comm);
+  const bool allow = cfg.run.allow_non_finite;
+  if (!cfg.model.weights_in.empty()) model::load_weights(params, cfg.model.weights_in, comm, allow);
   model::TrainingState state{0, cfg.run.seed, 0};
   if (main_run && !cfg.train.restart_from.empty()) {
-    state = model::read_checkpoint(params, cfg.train.restart_from, comm);
+    state = model::read_checkpoint(params, cfg.train.restart_from, comm, allow);
     require(state.seed == cfg.run.seed, "train.restart_from = " + cfg.train.restart_from + " was written with seed " +
                                             std::to_string(state.seed) + ", but run.seed = " +
                                             std::to_string(cfg.run.seed) + " (the data stream would differ)");
+    const std::int64_t last = std::int64_t(cfg.bench.warmup) + cfg.train.steps;
+    require(state.step < last, "train.restart_from = " + cfg.train.restart_from + " is at step " +
+                                   std::to_string(state.step) + ", but this run ends at step " + std::to_string(last) +
+                                   " (bench.warmup + train.steps): nothing left to train; raise train.steps");
     comm::log_root("restarted from " + cfg.train.restart_from + " after step " + std::to_string(state.step));
   }
   return state;
@@ -90,6 +130,8 @@ ScheduleSummary reduce_summary(const ScheduleSummary& local, MPI_Comm comm) {
   ScheduleSummary reduced = local;
   for (double& seconds : reduced.phase_seconds) seconds = comm::reduce_min_avg_max(comm, seconds).avg;
   reduced.peak_mib = comm::reduce_min_avg_max(comm, local.peak_mib).max;
+  reduced.memory_space_peak_mib = comm::reduce_min_avg_max(comm, local.memory_space_peak_mib).max;
+  reduced.memory_space_predicted_mib = comm::reduce_min_avg_max(comm, local.memory_space_predicted_mib).max;
   return reduced;
 }
 
@@ -99,6 +141,7 @@ std::string performance_line(const config::RunConfig& cfg, const TrainSetup& set
                              int ranks) {
   perf::PerformanceLine line;
   line.add("problem", "train").add("schedule", name_of(s.schedule)).add("team_size", std::to_string(s.team_size));
+  line.add("model", name_of(setup.shape.kind));
   line.add("ranks", std::to_string(ranks)).add("N", std::to_string(cfg.attention.seq_len));
   line.add("layers", std::to_string(setup.shape.layers)).add("d_model", std::to_string(setup.shape.d_model));
   line.add("precision", name_of(cfg.run.precision)).add("step_s", s.step_seconds, 4);
@@ -127,8 +170,14 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
                            "other compute [s]", "gradient all-reduce [s]", "optimizer [s]"};
   for (std::size_t p = 0; p < 6; ++p) row(phases[p], [p](const ScheduleSummary& s) { return s.phase_seconds[p]; }, 4);
   row("peak resident memory per rank [MiB]", [](const ScheduleSummary& s) { return s.peak_mib; }, 1);
+  const std::string space = memory_space_name();
+  row("peak " + space + " memory per rank [MiB]", [](const ScheduleSummary& s) { return s.memory_space_peak_mib; }, 1);
+  row("  predicted [MiB]", [](const ScheduleSummary& s) { return s.memory_space_predicted_mib; }, 1);
   row("final loss", [](const ScheduleSummary& s) { return s.final_loss; }, 4);
-  comm::log_root("\nsummary (ln(vocab) = " + perf::fixed(std::log(double(cfg.model.vocab)), 4) + ")\n" + table.str());
+  const std::string baseline = setup.shape.kind == ModelKind::dit
+                                   ? "the loss of predicting no noise is about 1"
+                                   : "ln(vocab) = " + perf::fixed(std::log(double(cfg.model.vocab)), 4);
+  comm::log_root("\nsummary (" + baseline + ")\n" + table.str());
   for (const auto& s : summaries) comm::log_root(performance_line(cfg, setup, s, ranks));
   const ScheduleSummary& m = summaries.front();
   return {{"step_seconds", m.step_seconds, "s"},
@@ -142,6 +191,8 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
           {"gradient_allreduce_seconds", m.phase_seconds[gradient_allreduce], "s"},
           {"optimizer_seconds", m.phase_seconds[optimizer], "s"},
           {"peak_resident_mib", m.peak_mib, "MiB"},
+          {"memory_space_peak_mib", m.memory_space_peak_mib, "MiB"},
+          {"memory_space_predicted_mib", m.memory_space_predicted_mib, "MiB"},
           {"final_loss", m.final_loss, "nats"}};
 }
 

@@ -12,6 +12,7 @@
 #include "io/results.hpp"
 #include "model/checkpoint.hpp"
 #include "model/data.hpp"
+#include "model/diffusion_data.hpp"
 #include "model/transformer.hpp"
 #include "problems/parallel_setup.hpp"
 
@@ -23,13 +24,17 @@ struct TrainSetup {
   model::AttentionPlan plan;  ///< the main schedule (a comparison run changes plan.schedule)
   model::OptimizerSettings optimizer;
   nbody::Sharding sharding{1, 1, false};
-  model::DataOptions data;
-  std::vector<std::int64_t> fixed_tokens;  ///< from model.weights_in when tokens_from_weights
+  model::DataOptions data;                  ///< GPT
+  std::vector<std::int64_t> fixed_tokens;  ///< GPT: from model.weights_in when tokens_from_weights
+  model::DiffusionOptions diffusion;        ///< DiT
 };
 
-/// \brief Checks the deck's model (head_dim even, causal, data) without communicating; throws
-/// wf::Error naming the key.
+/// \brief Checks the deck's model without communicating (GPT: head_dim even, causal, data; DiT:
+/// bidirectional, even d_model and timestep_dim); throws wf::Error naming the key.
 void check_train_deck(const config::RunConfig& cfg);
+
+/// \brief The model shape of the deck ([model] and [attention]).
+model::ModelShape model_shape(const config::RunConfig& cfg);
 
 /// \brief The setup of the run on `parallel` (collective: may read the tokens file).
 TrainSetup make_train_setup(const config::RunConfig& cfg, const ParallelSetup& parallel);
@@ -54,9 +59,12 @@ struct ScheduleSummary {
   double step_seconds = 0, tokens_per_second = 0, tflops = 0, fraction_of_peak = 0;
   std::array<double, 6> phase_seconds{};  ///< per step, indexed by SummaryPhase
   double final_loss = 0, peak_mib = 0;
+  double memory_space_peak_mib = 0;       ///< Kokkos high-water mark in MemSpace during the run
+  double memory_space_predicted_mib = 0;  ///< predicted_train_memory_bytes()
 };
 
-/// \brief Collective: per-step phase seconds averaged over ranks, peak memory maxed over ranks.
+/// \brief Collective: per-step phase seconds averaged over ranks, peak memories (measured and
+/// predicted) maxed over ranks.
 ScheduleSummary reduce_summary(const ScheduleSummary& local, MPI_Comm comm);
 
 /// \brief Prints the summary table (one column per schedule, already reduced) and PERFORMANCE

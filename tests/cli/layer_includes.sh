@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The layers of src/ (docs/architecture.md), checked on the includes: each folder includes only
 # its own headers and those of the layers below it; kernels, core and config never include
-# mpi.h; config and the Kokkos-free part of core never include Kokkos.
+# mpi.h; the host-compiled layers (config, io: compiled without nvcc in CUDA builds) and the
+# Kokkos-free headers they use never include Kokkos, directly or through a project header.
 # Usage: layer_includes.sh SRC_DIR
 set -uo pipefail
 src=$1
@@ -32,9 +33,18 @@ done
 for file in "$src"/kernels/* "$src"/core/* "$src"/config/*; do
   grep -q '#include <mpi.h>' "$file" && { echo "$file includes mpi.h"; status=1; }
 done
-for file in "$src"/config/* "$src"/core/error.hpp "$src"/core/enums.hpp "$src"/core/trace.hpp "$src"/core/trace.cpp \
-            "$src"/kernels/attention_limits.hpp; do
+kokkos_free=(core/error.hpp core/enums.hpp core/trace.hpp core/trace.cpp core/region.hpp core/kokkos_info.hpp
+             comm/collective_errors.hpp comm/mpi_util.hpp comm/deadline.hpp comm/reductions.hpp kernels/attention_limits.hpp)
+for file in "$src"/config/* "$src"/io/* "${kokkos_free[@]/#/$src/}"; do
   grep -Eq '#include <(Kokkos|KokkosBlas|KokkosKernels)' "$file" && { echo "$file includes Kokkos"; status=1; }
+done
+for file in "$src"/config/* "$src"/io/*; do
+  layer=$(basename "$(dirname "$file")")
+  while IFS= read -r header; do
+    [[ $header == "$layer"/* || $header == wf_config.hpp || " ${kokkos_free[*]} " == *" $header "* ]] && continue
+    echo "$file includes $header: host-compiled layers include only Kokkos-free headers"
+    status=1
+  done < <(sed -nE 's/^#include "([^"]+)".*/\1/p' "$file")
 done
 [ $status -eq 0 ] && echo "layer includes: every include is within or below its layer"
 exit $status
