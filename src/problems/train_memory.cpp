@@ -1,7 +1,5 @@
 #include "problems/train_memory.hpp"
 
-#include <algorithm>
-
 #include "kernels/attention.hpp"
 #include "model/parameters.hpp"
 
@@ -43,8 +41,11 @@ std::size_t predicted_train_memory_bytes(const model::ModelShape& shape, const m
                 double(shape.kv_width()), double(shape.heads), double(shape.mlp_dim), double(shape.vocab)};
   double parameters = 0;
   for (const auto& info : model::parameter_layout(shape)) parameters += static_cast<double>(info.size);
-  const double head = 2 * t.n * t.d + 2 * t.n + t.n * t.vocab;
-  const double loss_backward = t.n * t.vocab + 2 * t.n * t.d;
+  // Kept from the first step on (model/transformer.cpp): the output head's cache (x, ln_f out,
+  // logits and their gradient, the two d-wide gradients, the ln_f statistics) and the layers'
+  // shared scratch (q|k|v and its gradient, dg, dln2, dln1, dO in token order).
+  const double head = 4 * t.n * t.d + 2 * t.n * t.vocab + 2 * t.n;
+  const double scratch = 2 * t.n * (t.q + 2 * t.kv) + t.n * t.mlp + 2 * t.n * t.d + t.n * t.q;
   double attention = schedule_transient(t, plan.schedule, team_size);
   if (kernels::effective_impl<MemSpace>(plan.options.impl) == TileImpl::gemm) {
     const index_t block = plan.schedule == Schedule::ulysses ? shard_tokens * ranks : shard_tokens * team_size;
@@ -53,8 +54,8 @@ std::size_t predicted_train_memory_bytes(const model::ModelShape& shape, const m
                      kernels::gemm_chunk(block, block, heads, scalar_bytes), heads, scalar_bytes, true)) /
                  static_cast<double>(scalar_bytes);
   }
-  const double scalars = 4 * parameters + shape.layers * layer_cache(t, plan.schedule, team_size) + head +
-                         std::max(loss_backward, attention);
+  const double scalars =
+      4 * parameters + shape.layers * layer_cache(t, plan.schedule, team_size) + head + scratch + attention;
   const double indices = 2 * t.n * sizeof(index_t);  // tokens and targets
   return static_cast<std::size_t>(scalars * static_cast<double>(scalar_bytes) + indices);
 }

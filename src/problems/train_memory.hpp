@@ -11,9 +11,9 @@
 namespace wf::problems {
 
 /// \brief Predicted peak bytes per rank: parameters with gradients and AdamW moments, the
-/// activations every layer keeps for its backward, the output head, and the largest transient
-/// (the loss backward, or the schedule's team blocks and ring buffers plus the gemm path's
-/// workspace).
+/// activations every layer keeps for its backward, the output head's cache and the layers' shared
+/// scratch (both kept between steps), and the transient of a layer's attention (the schedule's
+/// team blocks and ring buffers plus the gemm path's workspace).
 std::size_t predicted_train_memory_bytes(const model::ModelShape& shape, const model::AttentionPlan& plan,
                                          index_t shard_tokens, int team_size, int ranks, std::size_t scalar_bytes);
 
