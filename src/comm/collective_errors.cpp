@@ -1,4 +1,5 @@
 #include "comm/collective_errors.hpp"
+#include "comm/posted_collectives.hpp"
 
 #include "comm/deadline.hpp"
 
@@ -23,29 +24,21 @@ bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std:
   } mine{ok ? std::numeric_limits<double>::infinity() : agreement.failure_key, rank}, chosen{};
   int failures[2] = {ok ? 0 : 1, 0};
   if (!ok) note_local_failure(local_message);  // a roll call during the agreement names it
-#if WF_SIMGRID
-  // SMPI's non-blocking collectives post P - 1 messages per rank and wait on them in O(P^2):
-  // hours at 1024 simulated ranks. The blocking ones scale, and the simulator reports a lost
-  // rank as a deadlock itself.
-  MPI_Allreduce(&mine, &chosen, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm);
-  MPI_Allreduce(&failures[0], &failures[1], 1, MPI_INT, MPI_SUM, comm);
-#else
   std::vector<MPI_Request> requests(2, MPI_REQUEST_NULL);
-  MPI_Iallreduce(&mine, &chosen, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm, &requests[0]);
-  MPI_Iallreduce(&failures[0], &failures[1], 1, MPI_INT, MPI_SUM, comm, &requests[1]);
+  post_allreduce(&mine, &chosen, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm, &requests[0]);
+  post_allreduce(&failures[0], &failures[1], 1, MPI_INT, MPI_SUM, comm, &requests[1]);
   wait_with_deadline(requests, "error agreement");
-#endif
   if (!ok) note_local_failure("");  // every rank knows now
   if (failures[1] == 0) return true;
   // The chosen rank's message, so that rank 0 can print it.
   const int from = chosen.rank;
   int length = rank == from ? static_cast<int>(local_message.size()) : 0;
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Ibcast(&length, 1, MPI_INT, from, comm, &request);
+  post_bcast(&length, 1, MPI_INT, from, comm, &request);
   wait_with_deadline(request, "error agreement (message length)");
   std::vector<char> buffer(local_message.begin(), local_message.end());
   buffer.resize(static_cast<std::size_t>(length));
-  MPI_Ibcast(buffer.data(), length, MPI_CHAR, from, comm, &request);
+  post_bcast(buffer.data(), length, MPI_CHAR, from, comm, &request);
   wait_with_deadline(request, "error agreement (message)");
   message = std::string(buffer.begin(), buffer.end());
   // Name the rank only when it is not all of them (a bad deck fails everywhere alike).
@@ -60,12 +53,12 @@ std::string broadcast(MPI_Comm comm, const std::string& text) {
   MPI_Comm_rank(comm, &rank);
   unsigned long long length = text.size();
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Ibcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm, &request);
+  post_bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm, &request);
   wait_with_deadline(request, "broadcast of a text (length)");
   std::string result = rank == 0 ? text : std::string(length, '\0');
   for (unsigned long long done = 0; done < length;) {  // MPI counts are int
     const int piece = static_cast<int>(std::min<unsigned long long>(length - done, 1ull << 30));
-    MPI_Ibcast(&result[done], piece, MPI_CHAR, 0, comm, &request);
+    post_bcast(&result[done], piece, MPI_CHAR, 0, comm, &request);
     wait_with_deadline(request, "broadcast of a text");
     done += static_cast<unsigned long long>(piece);
   }

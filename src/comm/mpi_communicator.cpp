@@ -11,6 +11,7 @@
 #include <string>
 
 #include "comm/communicator.hpp"
+#include "comm/posted_collectives.hpp"
 #include "comm/deadline.hpp"
 #include "comm/mpi_util.hpp"
 #include "core/types.hpp"
@@ -111,7 +112,7 @@ class MpiCommunicator final : public Communicator {
     const int drop_step = fault_drop_step_from_environment();  // before any collective call
     MPI_Comm comm = MPI_COMM_NULL;
     MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Comm_idup(parent, &comm, &request), "make_mpi_communicator: MPI_Comm_idup");
+    check(post_comm_dup(parent, &comm, &request), "make_mpi_communicator: MPI_Comm_idup");
     wait_with_deadline(request, "making a communicator (MPI_Comm_idup)");
     // Errors come back as codes and become wf::Error with a message, not an abort.
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
