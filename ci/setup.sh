@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what WallFacer needs on Debian 12 (only the missing packages), then configures and
-# builds. Usage: bash ci/setup.sh   (env: BUILD_DIR=build, WF_WERROR=OFF, JOBS=nproc)
+# builds. Usage: bash ci/setup.sh   (env: BUILD_DIR=build, WF_WERROR=OFF, JOBS=nproc,
+# WF_SIMGRID=1 also installs SimGrid, whose simulated runs ctest then builds and runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,9 @@ packages=(
   python3-torch                                           # tools/dit_torch_check.py (the dit_torch test)
   procps                                                  # tests: pgrep in the fault suite (tests/cli/faults.sh)
 )
+if [ "${WF_SIMGRID:-0}" = 1 ]; then
+  packages+=(libsimgrid-dev)  # SMPI: simulated clusters (docs/scale.md)
+fi
 missing=()
 for p in "${packages[@]}"; do
   [[ $p == \#* ]] && continue

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Sets everything up (warnings as errors), builds, and runs the whole test suite through ctest.
+# Sets everything up (warnings as errors, SimGrid included unless WF_SIMGRID=0), builds, and runs
+# the whole test suite through ctest (the simulated runs build the SMPI variant in build/simgrid).
 # Where the CUDA toolkit with nccl.h is installed, it also compiles and links the NCCL backend
 # and runs the communicator tests with it built in (its GPU tests skip without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WF_WERROR=ON bash ci/setup.sh
+WF_WERROR=ON WF_SIMGRID=${WF_SIMGRID:-1} bash ci/setup.sh
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure --timeout 900 "$@")
 

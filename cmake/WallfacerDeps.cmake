@@ -1,6 +1,10 @@
-# MPI, parallel HDF5, toml++, GoogleTest, optional NCCL.
+# MPI (or SimGrid's SMPI), parallel HDF5, toml++, GoogleTest, optional NCCL.
 
-find_package(MPI REQUIRED COMPONENTS CXX)
+if(WF_ENABLE_SIMGRID)
+  include(WallfacerSimgrid)  # MPI::MPI_CXX is SMPI: the program runs under smpirun
+else()
+  find_package(MPI REQUIRED COMPONENTS CXX)
+endif()
 
 set(HDF5_PREFER_PARALLEL TRUE)
 find_package(HDF5 REQUIRED COMPONENTS C)

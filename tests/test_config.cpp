@@ -329,7 +329,7 @@ TEST(Deck, RegistryCoversEveryKeyOnce) {
     EXPECT_TRUE(contains(help, key.name)) << key.name;
     EXPECT_FALSE(key.check(key.get(RunConfig{}))) << key.name << " default out of range";
   }
-  EXPECT_EQ(names.size(), 61u);
+  EXPECT_EQ(names.size(), 62u);
   EXPECT_TRUE(contains(help, "attention.heads"));
   EXPECT_TRUE(contains(help, "[1, 1024]"));
 }

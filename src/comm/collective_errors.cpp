@@ -1,4 +1,5 @@
 #include "comm/collective_errors.hpp"
+#include "comm/posted_collectives.hpp"
 
 #include "comm/deadline.hpp"
 
@@ -7,6 +8,8 @@
 #include <limits>
 #include <utility>
 #include <vector>
+
+#include "wf_config.hpp"
 
 namespace wf::comm {
 
@@ -22,8 +25,8 @@ bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std:
   int failures[2] = {ok ? 0 : 1, 0};
   if (!ok) note_local_failure(local_message);  // a roll call during the agreement names it
   std::vector<MPI_Request> requests(2, MPI_REQUEST_NULL);
-  MPI_Iallreduce(&mine, &chosen, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm, &requests[0]);
-  MPI_Iallreduce(&failures[0], &failures[1], 1, MPI_INT, MPI_SUM, comm, &requests[1]);
+  post_allreduce(&mine, &chosen, 1, MPI_DOUBLE_INT, MPI_MINLOC, comm, &requests[0]);
+  post_allreduce(&failures[0], &failures[1], 1, MPI_INT, MPI_SUM, comm, &requests[1]);
   wait_with_deadline(requests, "error agreement");
   if (!ok) note_local_failure("");  // every rank knows now
   if (failures[1] == 0) return true;
@@ -31,11 +34,11 @@ bool all_ranks_ok(MPI_Comm comm, bool ok, const std::string& local_message, std:
   const int from = chosen.rank;
   int length = rank == from ? static_cast<int>(local_message.size()) : 0;
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Ibcast(&length, 1, MPI_INT, from, comm, &request);
+  post_bcast(&length, 1, MPI_INT, from, comm, &request);
   wait_with_deadline(request, "error agreement (message length)");
   std::vector<char> buffer(local_message.begin(), local_message.end());
   buffer.resize(static_cast<std::size_t>(length));
-  MPI_Ibcast(buffer.data(), length, MPI_CHAR, from, comm, &request);
+  post_bcast(buffer.data(), length, MPI_CHAR, from, comm, &request);
   wait_with_deadline(request, "error agreement (message)");
   message = std::string(buffer.begin(), buffer.end());
   // Name the rank only when it is not all of them (a bad deck fails everywhere alike).
@@ -50,12 +53,12 @@ std::string broadcast(MPI_Comm comm, const std::string& text) {
   MPI_Comm_rank(comm, &rank);
   unsigned long long length = text.size();
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Ibcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm, &request);
+  post_bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, comm, &request);
   wait_with_deadline(request, "broadcast of a text (length)");
   std::string result = rank == 0 ? text : std::string(length, '\0');
   for (unsigned long long done = 0; done < length;) {  // MPI counts are int
     const int piece = static_cast<int>(std::min<unsigned long long>(length - done, 1ull << 30));
-    MPI_Ibcast(&result[done], piece, MPI_CHAR, 0, comm, &request);
+    post_bcast(&result[done], piece, MPI_CHAR, 0, comm, &request);
     wait_with_deadline(request, "broadcast of a text");
     done += static_cast<unsigned long long>(piece);
   }

@@ -1,6 +1,7 @@
 // The communicator front end: counting, tags, fault injection, deadlines, and the collectives
 // (written once on top of the backends' point-to-point transfers).
 #include "comm/communicator.hpp"
+#include "comm/posted_collectives.hpp"
 
 #include <Kokkos_Core.hpp>
 
@@ -138,7 +139,7 @@ std::vector<int> Communicator::gather_world_ranks(MPI_Comm comm) {
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   std::vector<int> ranks(static_cast<std::size_t>(size));
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Iallgather(&world_rank, 1, MPI_INT, ranks.data(), 1, MPI_INT, comm, &request);
+  post_allgather(&world_rank, 1, MPI_INT, ranks.data(), 1, MPI_INT, comm, &request);
   wait_with_deadline(request, "making a communicator (gathering world ranks)");
   return ranks;
 }
@@ -161,11 +162,11 @@ std::vector<int> Communicator::detect_nodes(MPI_Comm comm, int ranks_per_node) {
   }
   int mine[2] = {world_rank, world_rank};
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Iallreduce(&world_rank, &mine[1], 1, MPI_INT, MPI_MIN, shared, &request);
+  post_allreduce(&world_rank, &mine[1], 1, MPI_INT, MPI_MIN, shared, &request);
   wait_with_deadline(request, "making a communicator (lowest rank of the node)");
   MPI_Comm_free(&shared);
   std::vector<int> pairs(2 * static_cast<std::size_t>(size));
-  MPI_Iallgather(mine, 2, MPI_INT, pairs.data(), 2, MPI_INT, comm, &request);
+  post_allgather(mine, 2, MPI_INT, pairs.data(), 2, MPI_INT, comm, &request);
   wait_with_deadline(request, "making a communicator (gathering nodes)");
   std::vector<int> leaders;
   for (int i = 0; i < size; ++i) leaders.push_back(pairs[2 * static_cast<std::size_t>(i) + 1]);

@@ -1,4 +1,5 @@
 #include "comm/reductions.hpp"
+#include "comm/posted_collectives.hpp"
 
 #include "comm/deadline.hpp"
 
@@ -9,14 +10,14 @@ namespace {
 void allreduce(MPI_Comm comm, const void* send, void* recv, int count, MPI_Datatype type, MPI_Op op,
                const char* operation) {
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Iallreduce(send, recv, count, type, op, comm, &request);
+  post_allreduce(send, recv, count, type, op, comm, &request);
   wait_with_deadline(request, operation);
 }
 
 template <class T>
 T broadcast_scalar(MPI_Comm comm, T value, MPI_Datatype type, const char* operation) {
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Ibcast(&value, 1, type, 0, comm, &request);
+  post_bcast(&value, 1, type, 0, comm, &request);
   wait_with_deadline(request, operation);
   return value;
 }
@@ -33,9 +34,9 @@ std::vector<MinAvgMax> reduce_min_avg_max(MPI_Comm comm, const std::vector<doubl
   const int count = static_cast<int>(values.size());
   std::vector<double> min(values.size()), max(values.size()), sum(values.size());
   std::vector<MPI_Request> requests(3, MPI_REQUEST_NULL);
-  MPI_Iallreduce(values.data(), min.data(), count, MPI_DOUBLE, MPI_MIN, comm, &requests[0]);
-  MPI_Iallreduce(values.data(), max.data(), count, MPI_DOUBLE, MPI_MAX, comm, &requests[1]);
-  MPI_Iallreduce(values.data(), sum.data(), count, MPI_DOUBLE, MPI_SUM, comm, &requests[2]);
+  post_allreduce(values.data(), min.data(), count, MPI_DOUBLE, MPI_MIN, comm, &requests[0]);
+  post_allreduce(values.data(), max.data(), count, MPI_DOUBLE, MPI_MAX, comm, &requests[1]);
+  post_allreduce(values.data(), sum.data(), count, MPI_DOUBLE, MPI_SUM, comm, &requests[2]);
   wait_with_deadline(requests, operation);
   std::vector<MinAvgMax> reduced(values.size());
   for (std::size_t i = 0; i < values.size(); ++i) reduced[i] = {min[i], sum[i] / size, max[i]};
@@ -63,7 +64,7 @@ std::vector<std::uint64_t> gather_over_ranks(MPI_Comm comm, std::uint64_t value,
   MPI_Comm_size(comm, &size);
   std::vector<std::uint64_t> values(static_cast<std::size_t>(size));
   MPI_Request request = MPI_REQUEST_NULL;
-  MPI_Iallgather(&value, 1, MPI_UINT64_T, values.data(), 1, MPI_UINT64_T, comm, &request);
+  post_allgather(&value, 1, MPI_UINT64_T, values.data(), 1, MPI_UINT64_T, comm, &request);
   wait_with_deadline(request, operation);
   return values;
 }

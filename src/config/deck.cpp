@@ -260,6 +260,18 @@ std::optional<DeckProblem> schedule_problem(const RunConfig& config) {
   return std::nullopt;
 }
 
+/// parallel.schedule = "auto" plans attention on a machine file.
+std::optional<DeckProblem> auto_schedule_problem(const RunConfig& config) {
+  if (config.parallel.schedule != Schedule::automatic) return std::nullopt;
+  if (config.parallel.machine.empty())
+    return DeckProblem{{"parallel.schedule", "parallel.machine"},
+                       "parallel.schedule = \"auto\" needs parallel.machine (a machine file, see inputs/machines/)"};
+  if (config.run.problem != wf::Problem::attention && config.run.problem != wf::Problem::train)
+    return DeckProblem{{"parallel.schedule", "run.problem"},
+                       "parallel.schedule = \"auto\" plans attention: run.problem must be \"attention\" or \"train\""};
+  return std::nullopt;
+}
+
 /// AdamW's moment decays must lie in [0, 1): 1 makes the bias correction divide by zero.
 std::optional<DeckProblem> optimizer_problem(const RunConfig& config) {
   const std::pair<const char*, double> betas[] = {{"train.adam_beta1", config.train.adam_beta1},
@@ -307,6 +319,7 @@ std::optional<DeckProblem> first_problem(const RunConfig& config) {
                    "attention.kv_heads = " + std::to_string(a.kv_heads) + " does not divide attention.heads = " +
                        std::to_string(a.heads) + " (use 0 for kv_heads = heads, or a divisor of heads)"};
   if (auto problem = optimizer_problem(config)) return problem;
+  if (auto problem = auto_schedule_problem(config)) return problem;
   return memory_problem(config);
 }
 

@@ -177,6 +177,12 @@ DeckKey optional_enum_key(const char* name, Section RunConfig::*section, std::op
   return key;
 }
 
+/// `key` with one allowed value taken away.
+DeckKey without_choice(DeckKey key, const std::string& choice) {
+  key.choices.erase(std::remove(key.choices.begin(), key.choices.end(), choice), key.choices.end());
+  return key;
+}
+
 }  // namespace
 
 namespace {
@@ -236,7 +242,7 @@ std::vector<DeckKey> parallel_keys() {
   using P = ParallelSection;
   // clang-format off
   return {
-    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, Ulysses all-to-all, or Ulysses inside head groups with WallFacer across them"),
+    enum_key("parallel.schedule", &R::parallel, &P::schedule, "distributed schedule: Ring Attention, WallFacer multi-ring, Ulysses all-to-all, or Ulysses inside head groups with WallFacer across them, or the best plan for parallel.machine"),
     integer_key("parallel.team_size", &R::parallel, &P::team_size, 1, 4096, "c, the replication factor (1 = ring); c^2 must divide the process count"),
     enum_key("parallel.arrangement", &R::parallel, &P::arrangement, "teams on consecutive ranks, or sub-rings on consecutive ranks"),
     enum_key("parallel.rotate", &R::parallel, &P::rotate, "backward: the query side or the key/value side travels the sub-ring"),
@@ -245,6 +251,7 @@ std::vector<DeckKey> parallel_keys() {
     enum_key("parallel.backend", &R::parallel, &P::backend, "communicator backend (nccl needs a GPU build with WF_ENABLE_NCCL)"),
     integer_key("parallel.ranks_per_node", &R::parallel, &P::ranks_per_node, 0, 1 << 20, "ranks per node for link classes; 0 detects it"),
     float_key("parallel.deadline_seconds", &R::parallel, &P::deadline_seconds, 1.0, false, "the longest any wait or blocking collective (reductions, HDF5 calls) may take before the job ends naming the stalled rank"),
+    string_key("parallel.machine", &R::parallel, &P::machine, {}, "machine file (inputs/machines/) that schedule = \"auto\" plans for; in the SimGrid build also the compute rates injected"),
   };
   // clang-format on
 }
@@ -292,7 +299,7 @@ std::vector<DeckKey> train_keys() {
     string_key("train.results", &R::train, &TR::results, {}, "HDF5 results file (summary, steps, timers, trace); empty: none"),
     bool_key("train.trace", &R::train, &TR::trace, "keep every phase and transfer event of every rank in /trace"),
     float_key("train.peak_gflops", &R::train, &TR::peak_gflops, 0.0, false, "peak GFLOP/s per rank for the fraction-of-peak; 0: the gemm rate measured at start"),
-    optional_enum_key("train.compare_schedule", &R::train, &TR::compare_schedule, "also run the same steps with this schedule and print both tables"),
+    without_choice(optional_enum_key("train.compare_schedule", &R::train, &TR::compare_schedule, "also run the same steps with this schedule and print both tables"), name_of(Schedule::automatic)),
   };
   // clang-format on
 }

@@ -46,6 +46,7 @@ struct ParallelSection {
   Backend backend = Backend::mpi;
   int ranks_per_node = 0;               ///< 0: detect with MPI_Comm_split_type
   double deadline_seconds = 120.0;      ///< the longest any wait may take (>= 1)
+  std::string machine;                  ///< machine file for schedule = "auto" (and compute injection under SimGrid)
 };
 
 /// \brief [gravity]: softened direct-sum n-body problem.

@@ -18,8 +18,9 @@ enum class Problem { kernel, attention, gravity, train };
 /// \brief Scalar type of the timed kernels (run.precision).
 enum class Precision { fp32, fp64 };
 /// \brief Distributed schedule (parallel.schedule): Ring Attention is WallFacer with c = 1;
-/// ulysses_wallfacer is Ulysses inside head groups and WallFacer across them.
-enum class Schedule { ring, wallfacer, ulysses, ulysses_wallfacer };
+/// ulysses_wallfacer is Ulysses inside head groups and WallFacer across them; `automatic`
+/// ("auto") is replaced by the best plan for parallel.machine before anything runs.
+enum class Schedule { ring, wallfacer, ulysses, ulysses_wallfacer, automatic };
 /// \brief Which side travels the sub-ring in the backward pass (parallel.rotate).
 enum class RotateSide { query, key };
 /// \brief How teams and sub-rings map to ranks (parallel.arrangement).
@@ -54,7 +55,7 @@ WF_ENUM_NAMES(Problem, {Problem::kernel, "kernel"}, {Problem::attention, "attent
               {Problem::gravity, "gravity"}, {Problem::train, "train"});
 WF_ENUM_NAMES(Precision, {Precision::fp32, "float"}, {Precision::fp64, "double"});
 WF_ENUM_NAMES(Schedule, {Schedule::ring, "ring"}, {Schedule::wallfacer, "wallfacer"}, {Schedule::ulysses, "ulysses"},
-              {Schedule::ulysses_wallfacer, "ulysses-wallfacer"});
+              {Schedule::ulysses_wallfacer, "ulysses-wallfacer"}, {Schedule::automatic, "auto"});
 WF_ENUM_NAMES(RotateSide, {RotateSide::query, "q"}, {RotateSide::key, "kv"});
 WF_ENUM_NAMES(Arrangement, {Arrangement::team_major, "team-major"}, {Arrangement::ring_major, "ring-major"});
 WF_ENUM_NAMES(HeadPlacement, {HeadPlacement::consecutive, "consecutive"}, {HeadPlacement::strided, "strided"});

@@ -2,21 +2,18 @@
 // and fenced spans recorded in a rank's trace.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
 
+#include "core/clock.hpp"
 #include "core/compat.hpp"
 #include "core/trace.hpp"
 
 namespace wf {
 
-/// \brief Seconds since an arbitrary epoch (steady clock).
-inline double wall_seconds() {
-  using clock = std::chrono::steady_clock;
-  return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
+/// \brief Seconds since an arbitrary epoch (core/clock.hpp: simulated seconds under SimGrid).
+inline double wall_seconds() { return clock_seconds(); }
 
 /// \brief Measures one region; stop() fences the default execution space first.
 class Stopwatch {

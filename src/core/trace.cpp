@@ -1,7 +1,8 @@
 #include "core/trace.hpp"
 
-#include <chrono>
 #include <stdexcept>
+
+#include "core/clock.hpp"
 
 namespace wf {
 
@@ -15,10 +16,8 @@ constexpr const char* phase_names[phase_count] = {
     "mlp_other", "loss",       "grad_allreduce", "optimizer",   "other",    "reorder",  "residual",
 };
 
-/// Seconds on the steady clock since its (arbitrary) epoch.
-double steady_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+/// Seconds since the clock's (arbitrary) epoch: steady, or simulated under SimGrid.
+double steady_seconds() { return clock_seconds(); }
 
 }  // namespace
 

@@ -8,8 +8,14 @@
 //             every key block. Nothing of size N x N is ever stored: tiles are q_tile x kv_tile
 //             (blas, fused), chunks at most gemm_workspace_limit_bytes (gemm).
 // What the tile loops compute and skip is count_tiles() (attention_tiles.hpp), on request.
+// Under a compute injector (core/compute_injection.hpp: the SimGrid build) the updates do not
+// run: they report their visible pairs instead.
 #pragma once
 
+#include <string>
+
+#include "core/compute_injection.hpp"
+#include "core/error.hpp"
 #include "kernels/attention_blas.hpp"
 #include "kernels/attention_fused.hpp"
 #include "kernels/attention_gemm.hpp"
@@ -17,6 +23,7 @@
 #include "kernels/attention_state.hpp"
 #include "kernels/attention_tiles.hpp"
 #include "kernels/attention_types.hpp"
+#include "kernels/visible_pairs.hpp"
 
 namespace wf::kernels {
 
@@ -39,6 +46,8 @@ template <class Exec, class T, class Mem>
 void forward_update(const Exec& space, const AttentionOptions& opt, const QueryBlock<T, Mem>& qb,
                     const KeyValueBlock<T, Mem>& kvb, const ForwardAccumulator<T, Mem>& acc,
                     GemmWorkspace<T, Mem>* workspace = nullptr) {
+  if (const ComputeInjector inject = compute_injector())
+    return inject({InjectedWork::attention_forward, visible_pairs(opt.mask, qb.pos, kvb.pos), opt.heads, opt.head_dim});
   switch (effective_impl<Mem>(opt.impl)) {
     case TileImpl::blas:
       if constexpr (blas_path_available<Mem>()) forward_update_blas(space, opt, qb, kvb, acc);
@@ -57,6 +66,8 @@ template <class Exec, class T, class Mem>
 void backward_update(const Exec& space, const AttentionOptions& opt, const BackwardQueryBlock<T, Mem>& qb,
                      const KeyValueBlock<T, Mem>& kvb, const AttentionGradients<T, Mem>& grad,
                      GemmWorkspace<T, Mem>* workspace = nullptr) {
+  if (const ComputeInjector inject = compute_injector())
+    return inject({InjectedWork::attention_backward, visible_pairs(opt.mask, qb.pos, kvb.pos), opt.heads, opt.head_dim});
   switch (effective_impl<Mem>(opt.impl)) {
     case TileImpl::blas:
       if constexpr (blas_path_available<Mem>()) backward_update_blas(space, opt, qb, kvb, grad);

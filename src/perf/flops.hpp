@@ -41,6 +41,28 @@ inline double transformer_step_flops(int vocab, int d_model, int layers, int hea
   return 3.0 * matmul_forward + attention;
 }
 
+/// \brief Interacting (query, key) pairs per head between two team blocks of a run of `seq_len`
+/// tokens on `processes` shards: team t holds shards t c .. t c + c - 1; with a causal mask the
+/// shards are zigzag (shard s = chunks s and 2P-1-s of N / 2P tokens), else contiguous.
+/// The same count as the kernels' mask over global positions (tests check it).
+inline double team_block_pairs(std::int64_t seq_len, int processes, int team_size, bool causal, int query_team,
+                               int key_team) {
+  const double shard = static_cast<double>(seq_len) / processes;
+  if (!causal) return (team_size * shard) * (team_size * shard);
+  const double m = shard / 2.0;  // tokens per chunk
+  const std::int64_t last = 2 * std::int64_t(processes) - 1;
+  double pairs = 0.0;
+  for (int a = 0; a < team_size; ++a) {
+    const std::int64_t qs = std::int64_t(query_team) * team_size + a, q_chunks[2] = {qs, last - qs};
+    for (int b = 0; b < team_size; ++b) {
+      const std::int64_t ks = std::int64_t(key_team) * team_size + b, k_chunks[2] = {ks, last - ks};
+      for (const std::int64_t i : q_chunks)
+        for (const std::int64_t j : k_chunks) pairs += j < i ? m * m : (j == i ? m * (m + 1.0) / 2.0 : 0.0);
+    }
+  }
+  return pairs;
+}
+
 /// \brief FLOPs of one training step of the DiT over n_tokens patch tokens (docs/dit.md), the
 /// same convention: three times the forward's matrix products (patch embedding, q, k, v, o,
 /// MLP, final linear; the per-sample timestep MLP and adaLN products are O(d^2), not counted)

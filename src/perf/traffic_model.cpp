@@ -8,50 +8,128 @@
 namespace wf::perf {
 namespace {
 
-/// Accumulates sends of one process.
-struct Recorder {
+/// Lists the sends of one process, in posting order.
+struct SendList {
   int rank;
-  const LinkOf& link;
-  Traffic traffic;
-  void send(int peer, double elements, std::size_t scalar_bytes) {
+  std::vector<PlannedSend> sends;
+  void send(SendPhase phase, int index, int peer, double elements) {
     if (peer == rank || elements <= 0) return;
-    const int cls = static_cast<int>(link(rank, peer));
-    traffic.bytes[cls] += static_cast<std::uint64_t>(elements) * scalar_bytes;
-    traffic.messages[cls] += 1;
+    sends.push_back({phase, index, peer, elements});
   }
-  /// Ring collective over the team (all-gather or reduce-scatter): c - 1 messages of
-  /// `chunk` elements to the next member of the team.
-  void team_ring(const comm::ProcessGrid& grid, double chunk, std::size_t scalar_bytes) {
+  /// Ring collective over the team (all-gather or reduce-scatter): c - 1 steps, each one
+  /// message of `chunk` elements to the next member of the team.
+  void team_ring(SendPhase phase, const comm::ProcessGrid& grid, double chunk) {
     const auto me = grid.coordinates(rank);
     const int c = grid.team_size();
     if (c == 1) return;
     const int next = grid.rank_of(me.team, (me.local + 1) % c);
-    for (int s = 0; s < c - 1; ++s) send(next, chunk, scalar_bytes);
+    for (int s = 0; s < c - 1; ++s) send(phase, s, next, chunk);
   }
-  /// Pairwise all-to-all over `group` (ranks): one message of `chunk` elements to every other member.
-  void all_to_all(const std::vector<int>& group, double chunk, std::size_t scalar_bytes) {
-    for (const int peer : group) send(peer, chunk, scalar_bytes);
+  /// Pairwise all-to-all over `group` (world ranks): one message of `chunk` elements to every
+  /// other member, starting after this rank (the order the communicator posts them).
+  void all_to_all(int index, const std::vector<int>& group, double chunk) {
+    const int size = static_cast<int>(group.size());
+    int me = 0;
+    while (me < size && group[me] != rank) ++me;
+    for (int d = 1; d < size; ++d) send(SendPhase::all_to_all, index, group[(me + d) % size], chunk);
   }
 };
 
-/// The all-to-alls between sequence shards and head shards inside `group` (its members'
-/// ranks): per peer, the part of the own n tokens for the peer's heads and kv slots.
-void head_all_to_alls(Recorder& r, const std::vector<int>& group, const AttentionTrafficShape& shape, double n,
-                      bool forward, bool backward) {
-  const kernels::HeadPartition split{shape.heads, shape.kv_heads, static_cast<int>(group.size())};
-  const double hq = double(split.query_heads()) * shape.head_dim * n;           // Q, dO, dQ of the peer's heads
-  const double hkv = double(split.kv_slots()) * shape.head_dim * n;             // K or V of the peer's kv slots
-  const double lse = double(split.query_heads()) * n;
-  const std::size_t b = shape.scalar_bytes;
-  if (forward) {
-    r.all_to_all(group, hq, b);            // Q
-    r.all_to_all(group, 2 * hkv, b);       // K, V
-    r.all_to_all(group, hq + lse, b);      // O, lse back
+/// Per-token widths (scalars) of the blocks the schedules move.
+struct Widths {
+  double hq, hkv, heads;
+  explicit Widths(const AttentionTrafficShape& s)
+      : hq(double(s.heads) * s.head_dim), hkv(double(s.kv_heads) * s.head_dim), heads(s.heads) {}
+};
+
+/// Per peer of a head all-to-all over u ranks: the own n tokens of the peer's heads and kv slots
+/// (kv heads copied when there are fewer than u).
+struct HeadShares {
+  double q, kv, lse;
+  HeadShares(const AttentionTrafficShape& s, int u, double n) {
+    const kernels::HeadPartition split{s.heads, s.kv_heads, u};
+    q = double(split.query_heads()) * s.head_dim * n;   // Q, O, dO, dQ of the peer's heads
+    kv = double(split.kv_slots()) * s.head_dim * n;     // K or V of the peer's kv slots
+    lse = double(split.query_heads()) * n;
   }
-  if (backward) {
-    r.all_to_all(group, hq, b);       // dO
-    r.all_to_all(group, hq, b);       // dQ back
-    r.all_to_all(group, 2 * hkv, b);  // dK, dV back (copies summed at home)
+};
+
+/// The head all-to-alls of Ulysses over `group`, forward indices 0..2, backward 3..5 (the same
+/// whether or not the forward is listed): `part` 0 the ones before the attention, 1 after it.
+void head_all_to_alls(SendList& r, const std::vector<int>& group, const HeadShares& h, bool forward, int part) {
+  if (forward && part == 0) {
+    r.all_to_all(0, group, h.q);         // Q
+    r.all_to_all(1, group, 2 * h.kv);    // K, V
+  } else if (forward) {
+    r.all_to_all(2, group, h.q + h.lse);  // O, lse back
+  } else if (part == 0) {
+    r.all_to_all(3, group, h.q);  // dO
+  } else {
+    r.all_to_all(4, group, h.q);       // dQ back
+    r.all_to_all(5, group, 2 * h.kv);  // dK, dV back (copies summed at home)
+  }
+}
+
+void multi_ring_forward_sends(SendList& r, const comm::ProcessGrid& grid, double n, const Widths& w) {
+  const int c = grid.team_size(), G = grid.ring_length();
+  const double team_sources = 2 * w.hkv * c * n;  // K, V of a team block
+  r.team_ring(SendPhase::gather_targets, grid, w.hq * n);
+  r.team_ring(SendPhase::gather_sources, grid, 2 * w.hkv * n);
+  r.send(SendPhase::initial_send, 0, grid.initial_send_target(r.rank), team_sources);
+  for (int s = 1; s < G; ++s) r.send(SendPhase::ring_shift, s, grid.ring_neighbour(r.rank, 1), team_sources);
+  r.team_ring(SendPhase::reduce_results, grid, (w.hq + w.heads) * n);
+}
+
+void multi_ring_backward_sends(SendList& r, RotateSide side, const comm::ProcessGrid& grid, double n,
+                               const Widths& w) {
+  const int c = grid.team_size(), G = grid.ring_length();
+  const int next = grid.ring_neighbour(r.rank, 1);
+  const double team_sources = 2 * w.hkv * c * n;
+  r.team_ring(SendPhase::gather_backward_inputs, grid, (w.hq + 2 * w.heads) * n);
+  const double query_read_only = (2 * w.hq + 2 * w.heads) * c * n, query_grad = w.hq * c * n;
+  const double read_only = side == RotateSide::query ? query_read_only : team_sources;
+  const double accumulator = side == RotateSide::query ? query_grad : team_sources;
+  // Posting order inside a step: the shift serving step s + 1, then the hop after step s.
+  for (int s = 0; s < G; ++s) {
+    if (s + 1 < G) r.send(SendPhase::backward_shift, s + 1, next, read_only);
+    if (G > 1) r.send(SendPhase::backward_accumulator, s, next, accumulator);
+  }
+  r.send(SendPhase::key_gradient_return, 0, grid.key_gradient_return_target(r.rank), team_sources);
+  r.team_ring(SendPhase::reduce_target_grads, grid, w.hq * n);
+  r.team_ring(SendPhase::reduce_source_grads, grid, 2 * w.hkv * n);
+}
+
+/// The multi-ring sends of ring rank `ring_rank`, its peers mapped to world ranks by `world_of`.
+template <class WorldOf>
+void multi_ring_sends(SendList& world_list, RotateSide side, const comm::ProcessGrid& grid, int ring_rank, double n,
+                      const Widths& w, bool forward, WorldOf world_of) {
+  SendList ring{ring_rank, {}};
+  if (forward)
+    multi_ring_forward_sends(ring, grid, n, w);
+  else
+    multi_ring_backward_sends(ring, side, grid, n, w);
+  for (const PlannedSend& s : ring.sends) world_list.send(s.phase, s.index, world_of(s.peer), s.elements);
+}
+
+/// The hybrid: Ulysses inside the head group, WallFacer of the ring group (heads / u query
+/// heads and their kv slots over all N tokens) between the all-to-alls.
+void hybrid_sends(SendList& r, RotateSide side, const comm::ProcessGrid& ring_grid, const comm::HeadGroups& heads,
+                  const AttentionTrafficShape& shape, bool forward, bool backward) {
+  const int u = heads.group_size(), head_rank = heads.head_rank(r.rank), ring_rank = heads.ring_rank(r.rank);
+  std::vector<int> group;
+  for (int h = 0; h < u; ++h) group.push_back(heads.rank_of(h, ring_rank));
+  const double n = static_cast<double>(shape.seq_len) / heads.processes();
+  const HeadShares shares(shape, u, n);
+  const kernels::HeadPartition split{shape.heads, shape.kv_heads, u};
+  const Widths ring_widths(AttentionTrafficShape{shape.seq_len, split.query_heads(), split.kv_slots(), shape.head_dim,
+                                                 shape.scalar_bytes});
+  const double ring_n = static_cast<double>(shape.seq_len) / heads.ring_processes();
+  const auto world_of = [&](int ring_peer) { return heads.rank_of(head_rank, ring_peer); };
+  for (const bool fwd : {true, false}) {
+    if (fwd ? !forward : !backward) continue;
+    head_all_to_alls(r, group, shares, fwd, 0);
+    multi_ring_sends(r, side, ring_grid, ring_rank, ring_n, ring_widths, fwd, world_of);
+    head_all_to_alls(r, group, shares, fwd, 1);
   }
 }
 
@@ -65,73 +143,49 @@ Traffic& Traffic::operator+=(const Traffic& other) {
   return *this;
 }
 
-Traffic multi_ring_traffic(RotateSide side, const comm::ProcessGrid& grid, const AttentionTrafficShape& shape,
-                           int rank, const LinkOf& link, bool forward, bool backward) {
-  Recorder r{rank, link, {}};
-  const std::size_t b = shape.scalar_bytes;
-  const int c = grid.team_size(), G = grid.ring_length();
-  const double n = static_cast<double>(shape.seq_len) / grid.processes();  // shard tokens
-  const double hq = double(shape.heads) * shape.head_dim, hkv = double(shape.kv_heads) * shape.head_dim;
-  const double heads = shape.heads;
-  const double team_sources = 2 * hkv * c * n;  // K, V of a team block
-  const int next = grid.ring_neighbour(rank, 1);
-  if (forward) {
-    r.team_ring(grid, hq * n, b);        // all-gather Q
-    r.team_ring(grid, 2 * hkv * n, b);   // all-gather K, V
-    r.send(grid.initial_send_target(rank), team_sources, b);
-    for (int s = 1; s < G; ++s) r.send(next, team_sources, b);
-    r.team_ring(grid, (hq + heads) * n, b);  // reduce-scatter O, lse
+std::vector<PlannedSend> attention_sends(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
+                                         const std::optional<comm::HeadGroups>& heads,
+                                         const AttentionTrafficShape& shape, int rank, bool forward, bool backward) {
+  SendList list{rank, {}};
+  if (kind == Schedule::ulysses_wallfacer) {
+    require(heads.has_value(), "the traffic of ulysses-wallfacer needs its head groups");
+    hybrid_sends(list, side, grid, *heads, shape, forward, backward);
+    return list.sends;
   }
-  if (backward) {
-    r.team_ring(grid, (hq + 2 * heads) * n, b);  // all-gather dO, lse, D
-    const double query_read_only = (2 * hq + 2 * heads) * c * n, query_grad = hq * c * n;
-    const double read_only = side == RotateSide::query ? query_read_only : team_sources;
-    const double accumulator = side == RotateSide::query ? query_grad : team_sources;
-    for (int s = 1; s < G; ++s) r.send(next, read_only, b);
-    if (G > 1)
-      for (int s = 0; s < G; ++s) r.send(next, accumulator, b);
-    r.team_ring(grid, hq * n, b);  // reduce-scatter dQ
-    r.send(grid.key_gradient_return_target(rank), team_sources, b);  // dK, dV home
-    r.team_ring(grid, 2 * hkv * n, b);  // reduce-scatter dK, dV
+  const int P = grid.processes();
+  const double n = static_cast<double>(shape.seq_len) / P;  // shard tokens
+  if (kind == Schedule::ulysses) {
+    std::vector<int> everyone;
+    for (int p = 0; p < P; ++p) everyone.push_back(p);
+    const HeadShares shares(shape, P, n);
+    for (const bool fwd : {true, false}) {
+      if (fwd ? !forward : !backward) continue;
+      head_all_to_alls(list, everyone, shares, fwd, 0);
+      head_all_to_alls(list, everyone, shares, fwd, 1);
+    }
+    return list.sends;
   }
-  return r.traffic;
+  const Widths widths(shape);
+  if (forward) multi_ring_forward_sends(list, grid, n, widths);
+  if (backward) multi_ring_backward_sends(list, side, grid, n, widths);
+  return list.sends;
 }
 
-Traffic ulysses_traffic(int processes, const AttentionTrafficShape& shape, int rank, const LinkOf& link,
-                        bool forward, bool backward) {
-  Recorder r{rank, link, {}};
-  std::vector<int> everyone;
-  for (int p = 0; p < processes; ++p) everyone.push_back(p);
-  head_all_to_alls(r, everyone, shape, static_cast<double>(shape.seq_len) / processes, forward, backward);
-  return r.traffic;
-}
-
-Traffic ulysses_wallfacer_traffic(RotateSide side, const comm::ProcessGrid& ring_grid, const comm::HeadGroups& heads,
-                                  const AttentionTrafficShape& shape, int rank, const LinkOf& link, bool forward,
-                                  bool backward) {
-  const int u = heads.group_size(), head_rank = heads.head_rank(rank), ring_rank = heads.ring_rank(rank);
-  Recorder r{rank, link, {}};
-  std::vector<int> group;
-  for (int h = 0; h < u; ++h) group.push_back(heads.rank_of(h, ring_rank));
-  head_all_to_alls(r, group, shape, static_cast<double>(shape.seq_len) / heads.processes(), forward, backward);
-  // WallFacer of the ring group: heads / u query heads and their kv slots, over all N tokens.
-  const kernels::HeadPartition split{shape.heads, shape.kv_heads, u};
-  const AttentionTrafficShape ring_shape{shape.seq_len, split.query_heads(), split.kv_slots(), shape.head_dim,
-                                         shape.scalar_bytes};
-  const LinkOf ring_link = [&](int a, int b) { return link(heads.rank_of(head_rank, a), heads.rank_of(head_rank, b)); };
-  r.traffic += multi_ring_traffic(side, ring_grid, ring_shape, ring_rank, ring_link, forward, backward);
-  return r.traffic;
+std::vector<PlannedSend> attention_sends(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
+                                         const AttentionTrafficShape& shape, int rank, bool forward, bool backward) {
+  return attention_sends(kind, side, grid, std::nullopt, shape, rank, forward, backward);
 }
 
 Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
                                   const std::optional<comm::HeadGroups>& heads, const AttentionTrafficShape& shape,
                                   int rank, const LinkOf& link, bool forward, bool backward) {
-  if (kind == Schedule::ulysses_wallfacer) {
-    require(heads.has_value(), "the traffic of ulysses-wallfacer needs its head groups");
-    return ulysses_wallfacer_traffic(side, grid, *heads, shape, rank, link, forward, backward);
+  Traffic traffic;
+  for (const PlannedSend& s : attention_sends(kind, side, grid, heads, shape, rank, forward, backward)) {
+    const int cls = static_cast<int>(link(rank, s.peer));
+    traffic.bytes[cls] += static_cast<std::uint64_t>(s.elements) * shape.scalar_bytes;
+    traffic.messages[cls] += 1;
   }
-  if (kind == Schedule::ulysses) return ulysses_traffic(grid.processes(), shape, rank, link, forward, backward);
-  return multi_ring_traffic(side, grid, shape, rank, link, forward, backward);
+  return traffic;
 }
 
 Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,

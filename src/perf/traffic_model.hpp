@@ -1,12 +1,15 @@
 // The bytes and messages each process sends in one attention layer, per link class, for
-// every schedule: the formulas of docs/communication-formulas.md written as code. The
-// communicator's counters must equal these exactly (tests check it).
+// every schedule: the formulas of docs/communication-formulas.md written as code. Every send
+// of a schedule is listed once, in attention_sends(), in the order the schedule posts it; the
+// traffic totals (which the communicator's counters must equal exactly, tests check it) and
+// the cost model's timing (cost_model.hpp) both read that list.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "comm/communicator.hpp"
 #include "comm/head_groups.hpp"
@@ -34,24 +37,41 @@ struct Traffic {
 /// \brief Link class between two world ranks.
 using LinkOf = std::function<comm::LinkClass(int world_a, int world_b)>;
 
-// One function per schedule (what a cost model calls), then one that dispatches on the schedule.
+/// \brief The part of a schedule a send belongs to (the cost model times each part by its rules).
+enum class SendPhase {
+  gather_targets,          ///< team all-gather of Q (one ring step per index)
+  gather_sources,          ///< team all-gather of K, V
+  initial_send,            ///< the team's K, V block to its sub-ring
+  ring_shift,              ///< forward shift of the K, V block (index = the step it serves)
+  reduce_results,          ///< team reduce-scatter of (O, lse)
+  gather_backward_inputs,  ///< team all-gather of (dO, lse, D)
+  backward_shift,          ///< read-only part of the travelling side (index = the step it serves)
+  backward_accumulator,    ///< the travelling accumulator's hop after step `index`
+  key_gradient_return,     ///< dK, dV home to the key block's team
+  reduce_target_grads,     ///< team reduce-scatter of dQ
+  reduce_source_grads,     ///< team reduce-scatter of dK, dV
+  all_to_all,              ///< Ulysses (and the hybrid's head group): one all-to-all per index, in posting order
+};
 
-/// \brief Ring and WallFacer on `grid`: sends of grid rank `rank`; `link` takes grid ranks.
-Traffic multi_ring_traffic(RotateSide side, const comm::ProcessGrid& grid, const AttentionTrafficShape& shape,
-                           int rank, const LinkOf& link, bool forward, bool backward);
+/// \brief One send to another process: `elements` scalars to world rank `peer`.
+struct PlannedSend {
+  SendPhase phase;
+  int index;  ///< the step inside the phase
+  int peer;
+  double elements;
+};
 
-/// \brief Ulysses over `processes` ranks (kv heads copied when kv_heads < P): sends of `rank`.
-Traffic ulysses_traffic(int processes, const AttentionTrafficShape& shape, int rank, const LinkOf& link,
-                        bool forward, bool backward);
+/// \brief Every send of world rank `rank` in the forward and/or backward of one attention
+/// layer, in the order the schedule posts them (self-sends are not listed). `heads` is needed
+/// for (only for) Schedule::ulysses_wallfacer, whose `grid` is the ring grid.
+std::vector<PlannedSend> attention_sends(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
+                                         const std::optional<comm::HeadGroups>& heads,
+                                         const AttentionTrafficShape& shape, int rank, bool forward, bool backward);
+/// \brief As above for Ring, WallFacer and Ulysses (no head groups).
+std::vector<PlannedSend> attention_sends(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
+                                         const AttentionTrafficShape& shape, int rank, bool forward, bool backward);
 
-/// \brief The Ulysses x WallFacer hybrid: the head group's all-to-alls plus WallFacer on the
-/// ring group (`ring_grid`, heads / u query heads and their kv slots): sends of world rank `rank`.
-Traffic ulysses_wallfacer_traffic(RotateSide side, const comm::ProcessGrid& ring_grid, const comm::HeadGroups& heads,
-                                  const AttentionTrafficShape& shape, int rank, const LinkOf& link, bool forward,
-                                  bool backward);
-
-/// \brief Sends of world rank `rank` in the forward and/or backward of one attention layer.
-/// `heads` is needed for (only for) Schedule::ulysses_wallfacer, whose `grid` is the ring grid.
+/// \brief The sends of attention_sends() added up per link class (world ranks).
 Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::ProcessGrid& grid,
                                   const std::optional<comm::HeadGroups>& heads, const AttentionTrafficShape& shape,
                                   int rank, const LinkOf& link, bool forward, bool backward);

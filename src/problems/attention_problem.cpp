@@ -9,6 +9,7 @@
 
 #include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
+#include "config/machine.hpp"
 #include "core/device_copy.hpp"
 #include "core/region.hpp"
 #include "nbody/attention_interaction.hpp"
@@ -155,7 +156,7 @@ template <class T>
 AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext& ctx, const ParallelSetup& parallel,
                             const nbody::AttentionInteraction<T>& inter, const Repetition& best) {
   AttentionReport report{parallel.main.schedule, parallel.rotate, best.forward_seconds, best.backward_seconds,
-                         best.forward_times, best.backward_times, best.traffic, best.forward_bytes, {}, {}, 0.0, {}};
+                         best.forward_times, best.backward_times, best.traffic, best.forward_bytes, {}, {}, 0.0, {}, {}};
   report.p2p_seconds_per_byte = measure_p2p_seconds_per_byte<T>(ctx, inter.source_layout().size(ctx.team_tokens()));
   const perf::AttentionTrafficShape shape{cfg.attention.seq_len, cfg.attention.heads, cfg.kv_heads(),
                                           cfg.attention.head_dim, sizeof(T)};
@@ -168,6 +169,13 @@ AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext
       perf::predict_attention_traffic(report.kind, report.side, grid, heads, shape, world.rank(), link, true, true);
   report.predicted_forward =
       perf::predict_attention_traffic(report.kind, report.side, grid, heads, shape, world.rank(), link, true, false);
+  // The cost model plans Ring, WallFacer and Ulysses (not the hybrid); printed by rank 0 only.
+  if (!cfg.parallel.machine.empty() && !heads && world.rank() == 0) {
+    const config::Machine machine = config::load_machine(cfg.parallel.machine);
+    const perf::NetworkModel network(machine, perf::place_ranks(machine, world.size()));
+    const perf::Plan plan{report.kind, grid.team_size(), grid.arrangement(), report.side};
+    report.model = perf::predict_attention_cost(plan, {shape, cfg.attention.causal}, network, machine);
+  }
   return report;
 }
 

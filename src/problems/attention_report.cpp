@@ -119,8 +119,12 @@ std::string performance_line(const config::RunConfig& cfg, const ScheduleChoice&
   line.add("N", std::to_string(cfg.attention.seq_len)).add("heads", std::to_string(cfg.attention.heads));
   line.add("kv_heads", std::to_string(cfg.kv_heads())).add("head_dim", std::to_string(cfg.attention.head_dim));
   line.add("causal", cfg.attention.causal ? "1" : "0").add("precision", name_of(cfg.run.precision));
-  line.add("fwd_s", comm::reduce_min_avg_max(comm, r.forward_seconds).max, 4);
-  line.add("bwd_s", comm::reduce_min_avg_max(comm, r.backward_seconds).max, 4);
+  line.add("fwd_s", comm::reduce_min_avg_max(comm, r.forward_seconds).max, 6);
+  line.add("bwd_s", comm::reduce_min_avg_max(comm, r.backward_seconds).max, 6);
+  if (r.model) {
+    line.add("model_fwd_s", r.model->forward, 6).add("model_bwd_s", r.model->backward, 6);
+    line.add("model_exact", r.model->contention ? "0" : "1");
+  }
   line.add("tokens_per_s", static_cast<double>(cfg.attention.seq_len) / layer.max, 1);
   line.add("exposed_s", comm::reduce_min_avg_max(comm, exposed).avg, 4);
   line.add("overlap", comm::reduce_min_avg_max(comm, overlap).avg, 3);
@@ -155,6 +159,15 @@ bool print_attention_report(const config::RunConfig& cfg, const ScheduleChoice& 
     comm::log_root("(query, key) pairs of one pass over every head: " + perf::fixed(r.pairs.computed, 0) +
                    " computed, " + perf::fixed(r.pairs.needed, 0) + " needed by the mask (" +
                    perf::fixed(100 * (r.pairs.computed / std::max(r.pairs.needed, 1.0) - 1), 2) + " % more)");
+  // Collective on every rank; the model is rank 0's (it prints).
+  const double forward_max = comm::reduce_min_avg_max(comm, r.forward_seconds).max;
+  const double backward_max = comm::reduce_min_avg_max(comm, r.backward_seconds).max;
+  if (r.model)
+    comm::log_root("cost model on " + cfg.parallel.machine + ": forward " + perf::fixed(r.model->forward, 6) +
+                   " s, backward " + perf::fixed(r.model->backward, 6) + " s (measured, slowest rank: " +
+                   perf::fixed(forward_max, 6) + " s, " + perf::fixed(backward_max, 6) + " s); " +
+                   (r.model->contention ? "links shared between ranks: the model is approximate"
+                                        : "no link shared between ranks"));
   comm::log_root(performance_line(cfg, choice, r, comm, all_equal));
   return all_equal;
 }

@@ -6,8 +6,11 @@
 
 #include "comm/process_grid.hpp"
 #include "config/run_config.hpp"
+#include <optional>
+
 #include "problems/parallel_setup.hpp"
 #include "nbody/schedule.hpp"
+#include "perf/cost_model.hpp"
 #include "perf/traffic_model.hpp"
 #include "problems/attention_data.hpp"
 #include "problems/attention_pairs.hpp"
@@ -25,6 +28,7 @@ struct AttentionReport {
   perf::Traffic predicted, predicted_forward;
   double p2p_seconds_per_byte = 0;  ///< from a transfer timed alone (0 when nothing moves)
   PairCount pairs;                  ///< over the job: what the tiles compute against what the mask needs
+  std::optional<perf::AttentionCost> model;  ///< the cost model on parallel.machine, when the deck names one
 };
 
 /// \brief Seconds per byte of a ring exchange of `scalars` scalars of T timed alone (best of

@@ -2,6 +2,11 @@
 
 #include <string>
 
+#include "comm/log.hpp"
+#include "config/deck.hpp"
+#include "perf/planner.hpp"
+#include "perf/report.hpp"
+
 namespace wf::problems {
 
 std::unique_ptr<comm::Communicator> make_world_communicator(const config::RunConfig& cfg, MPI_Comm comm) {
@@ -12,6 +17,24 @@ std::unique_ptr<comm::Communicator> make_world_communicator(const config::RunCon
 
 int team_size_of(const config::RunConfig& cfg, Schedule schedule) {
   return schedule == Schedule::wallfacer || schedule == Schedule::ulysses_wallfacer ? cfg.parallel.team_size : 1;
+}
+
+config::RunConfig resolve_auto_schedule(const config::RunConfig& cfg, int processes) {
+  if (cfg.parallel.schedule != Schedule::automatic) return cfg;
+  const config::Machine machine = config::load_machine(cfg.parallel.machine);
+  const auto ranked = perf::rank_plans(perf::model_spec_from_config(cfg), machine, processes);
+  const perf::PlanPrediction& best = ranked.front();  // fitting plans come first
+  config::RunConfig resolved = cfg;
+  resolved.parallel.schedule = best.plan.schedule;
+  resolved.parallel.team_size = best.plan.team_size;
+  resolved.parallel.arrangement = best.plan.arrangement;
+  resolved.parallel.rotate = best.plan.rotate;
+  resolved.deck_text = config::to_toml(resolved);
+  comm::log_root("parallel.schedule = \"auto\": " + perf::describe_plan(best.plan) + " is the best of " +
+                 std::to_string(ranked.size()) + " plans on " + machine.name + " for P = " + std::to_string(processes) +
+                 " (predicted " + perf::fixed(best.step_seconds, 6) + " s per step" +
+                 (best.fits ? "" : "; no plan fits in the machine's memory") + "; see wallfacer plan)");
+  return resolved;
 }
 
 int ScheduleChoice::head_group_size() const {
@@ -46,6 +69,7 @@ ScheduleChoice choose_hybrid(const config::RunConfig& cfg, int processes) {
 }  // namespace
 
 ScheduleChoice choose_schedule(const config::RunConfig& cfg, Schedule schedule, int processes) {
+  require(schedule != Schedule::automatic, "parallel.schedule = \"auto\" must be resolved before the setup");
   if (schedule == Schedule::ulysses) {
     const int heads = cfg.attention.heads;
     require(heads % processes == 0, "the Ulysses schedule needs the process count (" + std::to_string(processes) +

@@ -46,6 +46,11 @@ struct ParallelSetup {
 /// interaction but the same communicator and grid). Throws wf::Error naming the keys.
 ParallelSetup make_parallel_setup(const config::RunConfig& cfg, MPI_Comm comm);
 
+/// \brief parallel.schedule = "auto": a copy of cfg running the best plan (perf::rank_plans) of
+/// its model for parallel.machine on `processes` ranks: schedule, team size, arrangement and
+/// rotate side filled in, deck_text updated (rank 0 logs the choice). cfg itself otherwise.
+config::RunConfig resolve_auto_schedule(const config::RunConfig& cfg, int processes);
+
 /// \brief Collective: the communicator of parallel.backend with the deck's deadline.
 std::unique_ptr<comm::Communicator> make_world_communicator(const config::RunConfig& cfg, MPI_Comm comm);
 

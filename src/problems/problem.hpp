@@ -4,12 +4,24 @@
 
 #include <mpi.h>
 
+#include "config/command_line.hpp"
 #include "config/run_config.hpp"
 
 namespace wf::problems {
 
-/// \brief Runs cfg.run.problem in cfg.run.precision; false when a verification failed.
+/// \brief What the command line asked for: the deck's problem, `plan` or `calibrate`; false
+/// when a verification failed.
+bool run_command(const config::CommandLine& command_line, const config::RunConfig& cfg, MPI_Comm comm);
+
+/// \brief Runs cfg.run.problem in cfg.run.precision (parallel.schedule = "auto" resolved
+/// first); false when a verification failed.
 bool run_problem(const config::RunConfig& cfg, MPI_Comm comm);
+
+/// \brief `wallfacer plan`: the deck's plans on --machine, ranked (rank 0 prints; files optional).
+bool run_plan(const config::CommandLine& command_line, const config::RunConfig& cfg, MPI_Comm comm);
+
+/// \brief `wallfacer calibrate`: measures this machine and writes a machine file.
+bool run_calibrate(const config::CommandLine& command_line, const config::RunConfig& cfg, MPI_Comm comm);
 
 /// \brief One-process attention forward and backward over a sequence, as a loop over tiles.
 /// Every rank runs it independently; the report gives min/avg/max over ranks.

@@ -24,12 +24,12 @@ int first_disagreeing_rank(MPI_Comm comm, const config::RunConfig& cfg) {
 }  // namespace
 
 int load_shared_config(const std::string& deck_path, const std::vector<std::string>& overrides, MPI_Comm comm,
-                       config::RunConfig& cfg) {
+                       config::RunConfig& cfg, bool deck_optional) {
   std::string text;
   int code = comm::exit_code_of(comm, [&] {
-    require(!deck_path.empty(), "no deck given: wallfacer DECK.toml [--set section.key=value ...]"
-                                " (see --help; inputs/default.toml is the default deck)");
-    if (comm::rank_of(comm) == 0) text = config::read_deck_text(deck_path);
+    require(!deck_path.empty() || deck_optional, "no deck given: wallfacer DECK.toml [--set section.key=value ...]"
+                                                 " (see --help; inputs/default.toml is the default deck)");
+    if (comm::rank_of(comm) == 0 && !deck_path.empty()) text = config::read_deck_text(deck_path);
   });
   if (code != 0) return code;
   text = comm::broadcast(comm, text);

@@ -15,8 +15,9 @@ namespace wf::problems {
 
 /// \brief Collective: fills `cfg` from the deck at `deck_path` and `overrides`, and sets the
 /// process deadline (parallel.deadline_seconds). Returns 0, or a non-zero exit code after rank 0
-/// printed the one message (the deck cannot be read, is wrong, or the ranks disagree).
+/// printed the one message (the deck cannot be read, is wrong, or the ranks disagree). With
+/// `deck_optional` (calibrate), an empty `deck_path` means the defaults and the overrides.
 int load_shared_config(const std::string& deck_path, const std::vector<std::string>& overrides, MPI_Comm comm,
-                       config::RunConfig& cfg);
+                       config::RunConfig& cfg, bool deck_optional = false);
 
 }  // namespace wf::problems
