@@ -172,7 +172,9 @@ void check_counters(const std::vector<ScheduleCase>& cases, int ranks_per_node) 
     // The forward alone against the closed form of the docs.
     const auto forward = wf::perf::predict_attention_traffic(c.kind, c.rotate, grid, heads, shape, rank, link, true, false);
     const int grid_rank = heads ? heads->ring_rank(rank) : rank;
-    const bool self = grid.initial_send_target(grid_rank) == grid_rank;
+    bool self = false;  // one of the ranks the own team's block starts at (the direct initial send)
+    for (int a = 0; a < grid.team_size(); ++a)
+      self = self || grid.initial_send_target(grid.rank_of(grid.coordinates(grid_rank).team, a)) == grid_rank;
     const double closed = heads ? wf::perf::closed_form_hybrid_forward_elements(p, c.head_group_size, c.team_size,
                                                                                 shape, self)
                                 : wf::perf::closed_form_forward_elements(c.kind, p, c.team_size, shape, self);

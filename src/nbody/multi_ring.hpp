@@ -64,7 +64,7 @@ Buffer<T> ring_steps(ScheduleContext& ctx, ScheduleClock& clock, Interaction& in
 
 }  // namespace detail
 
-/// \brief Forward: team all-gather, initial send, G compute steps with double-buffered shifts,
+/// \brief Forward: team all-gather of the targets, direct initial send of the sources, G compute steps with double-buffered shifts,
 /// team reduce-scatter with the interaction's combine. `shard.results` receives the own
 /// shard's results from shard.targets and shard.sources. `trace` may be null.
 template <class Interaction, class T>
@@ -79,13 +79,7 @@ ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, co
   ForwardResult<T> result;
   ForwardState<T>& state = result.state;
   state.team_targets = gather_team(ctx, clock, inter.target_layout(), shard.targets, "team all-gather targets");
-  const Buffer<T> team_sources =
-      gather_team(ctx, clock, inter.source_layout(), shard.sources, "team all-gather sources");
-
-  Buffer<T> first = unfilled_buffer<T>("Nbody::sources_current", inter.source_layout().size(nt));
-  comm::Request initial = exchange(ctx, clock, team_sources, grid.initial_send_target(rank), first,
-                                   grid.initial_send_source(rank), {"initial send of sources", 0});
-  clock.wait(ctx.world(), initial);
+  Buffer<T> first = direct_initial_block(ctx, clock, inter.source_layout(), shard.sources, {"initial send of sources", 0});
 
   Buffer<T> team_results = unfilled_buffer<T>("Nbody::team_results", inter.result_layout().size(nt));
   clock.compute([&] { inter.begin(team_results.data(), nt); });

@@ -160,26 +160,19 @@ ScheduleTimes multi_ring_backward(ScheduleContext& ctx, Interaction& inter, Rota
   static_assert(require_backward_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::multi_ring_backward");
   ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
-  const comm::ProcessGrid& grid = ctx.grid();
-  const int rank = ctx.rank();
   const Buffer<T> query = detail::query_bundle(ctx, clock, inter, forward, shard);
   detail::TeamGradients<T> grads = side == RotateSide::query
                                        ? detail::rotate_queries(ctx, clock, inter, forward, query)
                                        : detail::rotate_keys(ctx, clock, inter, forward, query);
   // The travelling accumulator's last hop may still be in flight (rotate = q): the return of the
-  // key gradients overlaps it. dK, dV go back to the key block's own team (the inverse of the
-  // initial send), then are summed there over the c groups that each held one copy.
-  Buffer<T> dkey_team = unfilled_buffer<T>("Nbody::dkey_team", grads.d_sources.span());
-  comm::Request back = exchange(ctx, clock, grads.d_sources, grid.key_gradient_return_target(rank), dkey_team,
-                                grid.key_gradient_return_source(rank), {"return of key gradients", 0});
-  clock.wait(ctx.world(), grads.home.arrival);
-  clock.wait(ctx.world(), back);
+  // key gradients overlaps it. dK, dV go home in shards, straight to the members of the key
+  // block's own team, and are summed there over the c groups that each held one copy.
+  direct_key_gradient_return(ctx, clock, inter.key_grad_layout(), grads.d_sources, forward.source_block,
+                             shard.d_sources, {"return of key gradients", 0},
+                             [&] { clock.wait(ctx.world(), grads.home.arrival); });
   // dQ: sum over the team (each member saw one sub-ring's keys).
-  const comm::Combine<T> sum = sum_combine<T>(ctx.compute_space());
-  reduce_team(ctx, clock, inter.query_grad_layout(), grads.d_targets, sum, shard.d_targets,
-              "team reduce-scatter of query gradients");
-  reduce_team(ctx, clock, inter.key_grad_layout(), dkey_team, sum, shard.d_sources,
-              "team reduce-scatter of key gradients");
+  reduce_team(ctx, clock, inter.query_grad_layout(), grads.d_targets, sum_combine<T>(ctx.compute_space()),
+              shard.d_targets, "team reduce-scatter of query gradients");
   return clock.times();
 }
 

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "nbody/block_layout.hpp"
 #include "nbody/schedule_clock.hpp"
@@ -29,6 +30,83 @@ Buffer<T> gather_team(const ScheduleContext& ctx, ScheduleClock& clock, const Bl
   });
   clock.local([&] { concat_blocks(ctx.compute_space(), layout, c, n, gathered.data(), block.data()); });
   return block;
+}
+
+/// \brief Forward, step 0: the team block this rank starts with (grid.initial_send_source's
+/// team block, c n tokens in `layout`), straight from the c members of that team: each member
+/// sends its own shard to the c ranks that start with its team's block (one of them may be
+/// itself). The K, V all-gather of the old path is not needed: its block was only the payload
+/// of one initial send. Waits for the transfers; returns the reordered block.
+template <class T>
+Buffer<T> direct_initial_block(const ScheduleContext& ctx, ScheduleClock& clock, const BlockLayout& layout,
+                               const Buffer<T>& shard, comm::Label label) {
+  const comm::ProcessGrid& grid = ctx.grid();
+  const int c = grid.team_size(), rank = ctx.rank();
+  const index_t n = ctx.shard_tokens();
+  const std::size_t part = layout.size(n);
+  Buffer<T> parts = unfilled_buffer<T>("Nbody::initial_parts", part * c);
+  const int source_team = grid.coordinates(grid.initial_send_source(rank)).team;
+  std::vector<comm::Transfer> transfers;
+  for (int a = 0; a < c; ++a)  // to the ranks that start with this team's block, in member order
+    transfers.push_back({comm::Transfer::send, const_cast<T*>(shard.data()), part * sizeof(T),
+                         grid.initial_send_target(grid.rank_of(ctx.me().team, a))});
+  for (int b = 0; b < c; ++b)  // member b's shard lands in part b
+    transfers.push_back({comm::Transfer::recv, parts.data() + b * part, part * sizeof(T), grid.rank_of(source_team, b)});
+  comm::Communicator& world = ctx.world();
+  ctx.communication_after_compute();  // compute wrote the shard
+  const std::uint64_t counted_before = world.traffic().total_bytes();
+  comm::Request request = world.post(transfers, label, ctx.communication_space());
+  clock.count_transfer(world.traffic().total_bytes() - counted_before);
+  request.keep_alive(std::make_shared<std::pair<Buffer<T>, Buffer<T>>>(shard, parts));
+  clock.wait(world, request);
+  if (c == 1) return parts;
+  Buffer<T> block = unfilled_buffer<T>("Nbody::team_block", layout.size(n * c));
+  clock.local([&] { concat_blocks(ctx.compute_space(), layout, c, n, parts.data(), block.data()); });
+  return block;
+}
+
+/// \brief Backward, the end: the key gradients of team block `block_team` that this rank
+/// holds (c n tokens in `layout`; one of the c partial copies, one per group that held the
+/// block) go straight home in shards: member a of that team gets shard a. This rank's own
+/// shard arrives from the c holders of its team's block (the holder that the old return paired
+/// with member a comes a-th) and is summed in that order into `shard`. Replaces a return of the
+/// whole block and a team reduce-scatter. `before_wait` runs after posting (overlap).
+template <class T, class BeforeWait>
+void direct_key_gradient_return(const ScheduleContext& ctx, ScheduleClock& clock, const BlockLayout& layout,
+                                const Buffer<T>& block, int block_team, const Buffer<T>& shard, comm::Label label,
+                                BeforeWait&& before_wait) {
+  const comm::ProcessGrid& grid = ctx.grid();
+  const int c = grid.team_size();
+  const index_t n = ctx.shard_tokens();
+  const std::size_t part = layout.size(n);
+  Buffer<T> outgoing = c == 1 ? block : unfilled_buffer<T>("Nbody::dkey_parts", part * c);
+  if (c > 1) clock.local([&] { split_blocks(ctx.compute_space(), layout, c, n, block.data(), outgoing.data()); });
+  Buffer<T> incoming = unfilled_buffer<T>("Nbody::dkey_incoming", part * c);
+  std::vector<comm::Transfer> transfers;
+  for (int a = 0; a < c; ++a)
+    transfers.push_back({comm::Transfer::send, outgoing.data() + a * part, part * sizeof(T), grid.rank_of(block_team, a)});
+  for (int a = 0; a < c; ++a)
+    transfers.push_back({comm::Transfer::recv, incoming.data() + a * part, part * sizeof(T),
+                         grid.key_gradient_return_source(grid.rank_of(ctx.me().team, a))});
+  comm::Communicator& world = ctx.world();
+  ctx.communication_after_compute();  // compute wrote the parts
+  const std::uint64_t counted_before = world.traffic().total_bytes();
+  comm::Request request = world.post(transfers, label, ctx.communication_space());
+  clock.count_transfer(world.traffic().total_bytes() - counted_before);
+  request.keep_alive(std::make_shared<std::pair<Buffer<T>, Buffer<T>>>(outgoing, incoming));
+  before_wait();
+  clock.wait(world, request);
+  clock.local([&] {
+    const T* in = incoming.data();
+    T* out = shard.data();
+    Kokkos::parallel_for(
+        "Nbody::sum_key_gradient_parts", Kokkos::RangePolicy<ExecSpace>(ctx.compute_space(), 0, part),
+        KOKKOS_LAMBDA(const std::size_t i) {
+          T sum = in[i];
+          for (int a = 1; a < c; ++a) sum += in[a * part + i];
+          out[i] = sum;
+        });
+  });
 }
 
 /// \brief Team reduce-scatter: team block (c n tokens) -> own shard, parts combined by `combine`.

@@ -159,7 +159,6 @@ double flops_per_pair(const AttentionShape& shape, bool forward) {
 void multi_ring_forward(LayerClock& clock, const comm::ProcessGrid& grid, const StepCompute& compute) {
   const int c = grid.team_size(), G = grid.ring_length();
   clock.team_collective(SendPhase::gather_targets, c);
-  clock.team_collective(SendPhase::gather_sources, c);
   clock.block(clock.flows(SendPhase::initial_send, 0));
   for (int s = 0; s < G; ++s) {
     const double seconds = compute.slowest([&](int r) { return grid.coordinates(r).team; },
@@ -218,7 +217,6 @@ void multi_ring_backward(LayerClock& clock, const comm::ProcessGrid& grid, Rotat
     clock.block(home);
   }
   clock.team_collective(SendPhase::reduce_target_grads, c);
-  clock.team_collective(SendPhase::reduce_source_grads, c);
 }
 
 /// Ulysses: all-to-alls around one whole-sequence interaction of heads / P heads.

@@ -74,8 +74,10 @@ void multi_ring_forward_sends(SendList& r, const comm::ProcessGrid& grid, double
   const int c = grid.team_size(), G = grid.ring_length();
   const double team_sources = 2 * w.hkv * c * n;  // K, V of a team block
   r.team_ring(SendPhase::gather_targets, grid, w.hq * n);
-  r.team_ring(SendPhase::gather_sources, grid, 2 * w.hkv * n);
-  r.send(SendPhase::initial_send, 0, grid.initial_send_target(r.rank), team_sources);
+  // The direct initial send: the own K, V shard to each rank that starts with this team's block.
+  const int team = grid.coordinates(r.rank).team;
+  for (int a = 0; a < c; ++a)
+    r.send(SendPhase::initial_send, 0, grid.initial_send_target(grid.rank_of(team, a)), 2 * w.hkv * n);
   for (int s = 1; s < G; ++s) r.send(SendPhase::ring_shift, s, grid.ring_neighbour(r.rank, 1), team_sources);
   r.team_ring(SendPhase::reduce_results, grid, (w.hq + w.heads) * n);
 }
@@ -94,9 +96,11 @@ void multi_ring_backward_sends(SendList& r, RotateSide side, const comm::Process
     if (s + 1 < G) r.send(SendPhase::backward_shift, s + 1, next, read_only);
     if (G > 1) r.send(SendPhase::backward_accumulator, s, next, accumulator);
   }
-  r.send(SendPhase::key_gradient_return, 0, grid.key_gradient_return_target(r.rank), team_sources);
+  // dK, dV home in shards: member a of the held block's team gets shard a (no reduce-scatter).
+  const int block_team = grid.key_block_after(r.rank, G - 1);
+  for (int a = 0; a < c; ++a)
+    r.send(SendPhase::key_gradient_return, 0, grid.rank_of(block_team, a), 2 * w.hkv * n);
   r.team_ring(SendPhase::reduce_target_grads, grid, w.hq * n);
-  r.team_ring(SendPhase::reduce_source_grads, grid, 2 * w.hkv * n);
 }
 
 /// The multi-ring sends of ring rank `ring_rank`, its peers mapped to world ranks by `world_of`.
@@ -195,7 +199,7 @@ Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::Pr
 }
 
 double closed_form_forward_elements(Schedule kind, int processes, int team_size,
-                                    const AttentionTrafficShape& shape, bool initial_send_to_self) {
+                                    const AttentionTrafficShape& shape, bool self_among_initial_targets) {
   const double P = processes, c = team_size, N = static_cast<double>(shape.seq_len);
   const double H = double(shape.heads) * shape.head_dim, Hkv = double(shape.kv_heads) * shape.head_dim;
   if (kind == Schedule::ulysses) {
@@ -203,13 +207,14 @@ double closed_form_forward_elements(Schedule kind, int processes, int team_size,
     return (P - 1) * (2 * H + shape.heads + 2 * slots * shape.head_dim * P) * N / (P * P);
   }
   const double G = P / (c * c);
-  const double collectives = (c - 1) * (H + 2 * Hkv + H + shape.heads) * N / P;
-  const double point_to_point = (G - 1 + (initial_send_to_self ? 0 : 1)) * 2 * c * N * Hkv / P;
+  const double collectives = (c - 1) * (H + H + shape.heads) * N / P;  // Q gathered, O and lse reduced
+  const double initial = (c - (self_among_initial_targets ? 1 : 0)) * 2 * N * Hkv / P;  // own shard, c ways
+  const double point_to_point = (G - 1) * 2 * c * N * Hkv / P + initial;
   return collectives + point_to_point;
 }
 
 double closed_form_hybrid_forward_elements(int processes, int head_group_size, int team_size,
-                                           const AttentionTrafficShape& shape, bool initial_send_to_self) {
+                                           const AttentionTrafficShape& shape, bool self_among_initial_targets) {
   const int u = head_group_size;
   const kernels::HeadPartition split{shape.heads, shape.kv_heads, u};
   const double n = static_cast<double>(shape.seq_len) / processes, d = shape.head_dim;
@@ -217,7 +222,7 @@ double closed_form_hybrid_forward_elements(int processes, int head_group_size, i
   const AttentionTrafficShape ring_shape{shape.seq_len, split.query_heads(), split.kv_slots(), shape.head_dim,
                                          shape.scalar_bytes};
   return head_part + closed_form_forward_elements(Schedule::wallfacer, processes / u, team_size, ring_shape,
-                                                  initial_send_to_self);
+                                                  self_among_initial_targets);
 }
 
 }  // namespace wf::perf

@@ -40,16 +40,14 @@ using LinkOf = std::function<comm::LinkClass(int world_a, int world_b)>;
 /// \brief The part of a schedule a send belongs to (the cost model times each part by its rules).
 enum class SendPhase {
   gather_targets,          ///< team all-gather of Q (one ring step per index)
-  gather_sources,          ///< team all-gather of K, V
-  initial_send,            ///< the team's K, V block to its sub-ring
+  initial_send,            ///< the own K, V shard to the c ranks that start with the team's block
   ring_shift,              ///< forward shift of the K, V block (index = the step it serves)
   reduce_results,          ///< team reduce-scatter of (O, lse)
   gather_backward_inputs,  ///< team all-gather of (dO, lse, D)
   backward_shift,          ///< read-only part of the travelling side (index = the step it serves)
   backward_accumulator,    ///< the travelling accumulator's hop after step `index`
-  key_gradient_return,     ///< dK, dV home to the key block's team
+  key_gradient_return,     ///< dK, dV home in shards to the members of the key block's team
   reduce_target_grads,     ///< team reduce-scatter of dQ
-  reduce_source_grads,     ///< team reduce-scatter of dK, dV
   all_to_all,              ///< Ulysses (and the hybrid's head group): one all-to-all per index, in posting order
 };
 
@@ -81,16 +79,17 @@ Traffic predict_attention_traffic(Schedule kind, RotateSide side, const comm::Pr
                                   bool backward);
 
 /// \brief Closed forms (docs/communication-formulas.md): forward elements sent by one process.
-/// Ring: 2 N H_kv (P-1)/P. WallFacer: collectives (c-1)(H + 2 H_kv + H + heads) N/P and
-/// point-to-point (G - 1 + initial) 2 c N H_kv / P, initial = 0 for the processes that send
-/// to themselves. Ulysses: (P-1)(2 H + heads + 2 s d P) N / P^2 with s kv slots per process
+/// Ring: 2 N H_kv (P-1)/P. WallFacer: collectives (c-1)(H + H + heads) N/P (Q all-gather, O and
+/// lse reduce-scatter) and point-to-point (G - 1) 2 c N H_kv / P for the ring shifts plus the
+/// direct initial send (c - s) 2 N H_kv / P, s = 1 for a process that is one of the c ranks its
+/// own team's block starts at (it keeps its shard). Ulysses: (P-1)(2 H + heads + 2 s d P) N / P^2 with s kv slots per process
 /// (kv_heads / P when P divides kv_heads). H = heads d, H_kv = kv_heads d.
 double closed_form_forward_elements(Schedule kind, int processes, int team_size,
-                                    const AttentionTrafficShape& shape, bool initial_send_to_self);
+                                    const AttentionTrafficShape& shape, bool self_among_initial_targets);
 
 /// \brief The hybrid's closed form: Ulysses over u (heads / u query heads, s kv slots per
 /// process) plus WallFacer on r = P / u processes for heads / u heads and s kv heads over N tokens.
 double closed_form_hybrid_forward_elements(int processes, int head_group_size, int team_size,
-                                           const AttentionTrafficShape& shape, bool initial_send_to_self);
+                                           const AttentionTrafficShape& shape, bool self_among_initial_targets);
 
 }  // namespace wf::perf
