@@ -65,6 +65,17 @@ Buffer<T> direct_initial_block(const ScheduleContext& ctx, ScheduleClock& clock,
   return block;
 }
 
+/// \brief out[i] = in[i] + in[part + i] + ... over `parts` consecutive parts, in part order.
+template <class T>
+void sum_parts(const ExecSpace& space, int parts, std::size_t part, const T* in, T* out) {
+  Kokkos::parallel_for(
+      "Nbody::sum_parts", Kokkos::RangePolicy<ExecSpace>(space, 0, part), KOKKOS_LAMBDA(const std::size_t i) {
+        T sum = in[i];
+        for (int a = 1; a < parts; ++a) sum += in[a * part + i];
+        out[i] = sum;
+      });
+}
+
 /// \brief Backward, the end: the key gradients of team block `block_team` that this rank
 /// holds (c n tokens in `layout`; one of the c partial copies, one per group that held the
 /// block) go straight home in shards: member a of that team gets shard a. This rank's own
@@ -96,17 +107,7 @@ void direct_key_gradient_return(const ScheduleContext& ctx, ScheduleClock& clock
   request.keep_alive(std::make_shared<std::pair<Buffer<T>, Buffer<T>>>(outgoing, incoming));
   before_wait();
   clock.wait(world, request);
-  clock.local([&] {
-    const T* in = incoming.data();
-    T* out = shard.data();
-    Kokkos::parallel_for(
-        "Nbody::sum_key_gradient_parts", Kokkos::RangePolicy<ExecSpace>(ctx.compute_space(), 0, part),
-        KOKKOS_LAMBDA(const std::size_t i) {
-          T sum = in[i];
-          for (int a = 1; a < c; ++a) sum += in[a * part + i];
-          out[i] = sum;
-        });
-  });
+  clock.local([&] { sum_parts(ctx.compute_space(), c, part, incoming.data(), shard.data()); });
 }
 
 /// \brief Team reduce-scatter: team block (c n tokens) -> own shard, parts combined by `combine`.
