@@ -32,6 +32,22 @@ Buffer<T> gather_team(const ScheduleContext& ctx, ScheduleClock& clock, const Bl
   return block;
 }
 
+/// \brief Posts `transfers` on the communication instance after compute wrote what they send
+/// (and read what they overwrite), counts the point-to-point bytes as the communicator's
+/// counters see them, and keeps `send` and `recv` alive until the transfers complete.
+template <class T>
+comm::Request post_point_to_point(const ScheduleContext& ctx, ScheduleClock& clock,
+                                  const std::vector<comm::Transfer>& transfers, comm::Label label,
+                                  const Buffer<T>& send, const Buffer<T>& recv) {
+  comm::Communicator& world = ctx.world();
+  ctx.communication_after_compute();
+  const std::uint64_t counted_before = world.traffic().total_bytes();
+  comm::Request request = world.post(transfers, label, ctx.communication_space());
+  clock.count_transfer(world.traffic().total_bytes() - counted_before);
+  request.keep_alive(std::make_shared<std::pair<Buffer<T>, Buffer<T>>>(send, recv));
+  return request;
+}
+
 /// \brief Forward, step 0: the team block this rank starts with (grid.initial_send_source's
 /// team block, c n tokens in `layout`), straight from the c members of that team: each member
 /// sends its own shard to the c ranks that start with its team's block (one of them may be
@@ -52,13 +68,8 @@ Buffer<T> direct_initial_block(const ScheduleContext& ctx, ScheduleClock& clock,
                          grid.initial_send_target(grid.rank_of(ctx.me().team, a))});
   for (int b = 0; b < c; ++b)  // member b's shard lands in part b
     transfers.push_back({comm::Transfer::recv, parts.data() + b * part, part * sizeof(T), grid.rank_of(source_team, b)});
-  comm::Communicator& world = ctx.world();
-  ctx.communication_after_compute();  // compute wrote the shard
-  const std::uint64_t counted_before = world.traffic().total_bytes();
-  comm::Request request = world.post(transfers, label, ctx.communication_space());
-  clock.count_transfer(world.traffic().total_bytes() - counted_before);
-  request.keep_alive(std::make_shared<std::pair<Buffer<T>, Buffer<T>>>(shard, parts));
-  clock.wait(world, request);
+  comm::Request request = post_point_to_point(ctx, clock, transfers, label, shard, parts);
+  clock.wait(ctx.world(), request);
   if (c == 1) return parts;
   Buffer<T> block = unfilled_buffer<T>("Nbody::team_block", layout.size(n * c));
   clock.local([&] { concat_blocks(ctx.compute_space(), layout, c, n, parts.data(), block.data()); });
@@ -99,14 +110,9 @@ void direct_key_gradient_return(const ScheduleContext& ctx, ScheduleClock& clock
   for (int a = 0; a < c; ++a)
     transfers.push_back({comm::Transfer::recv, incoming.data() + a * part, part * sizeof(T),
                          grid.key_gradient_return_source(grid.rank_of(ctx.me().team, a))});
-  comm::Communicator& world = ctx.world();
-  ctx.communication_after_compute();  // compute wrote the parts
-  const std::uint64_t counted_before = world.traffic().total_bytes();
-  comm::Request request = world.post(transfers, label, ctx.communication_space());
-  clock.count_transfer(world.traffic().total_bytes() - counted_before);
-  request.keep_alive(std::make_shared<std::pair<Buffer<T>, Buffer<T>>>(outgoing, incoming));
+  comm::Request request = post_point_to_point(ctx, clock, transfers, label, outgoing, incoming);
   before_wait();
-  clock.wait(world, request);
+  clock.wait(ctx.world(), request);
   clock.local([&] { sum_parts(ctx.compute_space(), c, part, incoming.data(), shard.data()); });
 }
 
@@ -154,17 +160,10 @@ comm::Request exchange(const ScheduleContext& ctx, ScheduleClock& clock, const B
     clock.local([&] { Kokkos::deep_copy(ctx.compute_space(), recv, send); });
     return comm::Request();
   }
-  comm::Communicator& world = ctx.world();
-  // The send block may have been written, and the receive buffer read, by compute.
-  ctx.communication_after_compute();
-  // Point-to-point bytes as the communicator's counters see them (not the buffer sizes).
-  const std::uint64_t counted_before = world.traffic().total_bytes();
-  comm::Request request = world.post({{comm::Transfer::send, const_cast<T*>(send.data()), send.span() * sizeof(T), to},
-                                      {comm::Transfer::recv, recv.data(), recv.span() * sizeof(T), from}},
-                                     label, ctx.communication_space());
-  clock.count_transfer(world.traffic().total_bytes() - counted_before);
-  request.keep_alive(std::make_shared<std::pair<Buffer<T>, Buffer<T>>>(send, recv));
-  return request;
+  return post_point_to_point(ctx, clock,
+                             {{comm::Transfer::send, const_cast<T*>(send.data()), send.span() * sizeof(T), to},
+                              {comm::Transfer::recv, recv.data(), recv.span() * sizeof(T), from}},
+                             label, send, recv);
 }
 
 }  // namespace wf::nbody
