@@ -31,6 +31,7 @@ struct ScheduleCase {
   int tile = 8;
   int head_group_size = 2;  ///< u of ulysses-wallfacer
   HeadPlacement placement = HeadPlacement::consecutive;
+  comm::TransferCost transfer_cost{};  ///< the yardstick of the exposed-wait split
 };
 
 /// The ring grid (all ranks, or a ring group's for ulysses-wallfacer) of a case on `ranks` ranks.
@@ -124,6 +125,7 @@ struct DistributedRun {
   ShardOutputs got, expected;
   comm::TrafficCounters traffic;
   double forward_p2p_bytes = 0;  ///< point-to-point bytes of the forward, by the counters
+  nbody::ScheduleTimes times;    ///< forward and backward
   std::vector<index_t> positions;  ///< global positions of the own shard
   int shard = 0;
 };
@@ -153,9 +155,11 @@ DistributedRun run_schedule(const ScheduleCase& c, const comm::CommOptions& opti
   nbody::ShardBlocks<T> shard = shard_blocks<T>(problem, c, n_total, run.positions, inter);
 
   world->traffic().clear();
+  ctx.set_transfer_cost(c.transfer_cost);
   const auto state = nbody::schedule_forward(ctx, c.kind, inter, shard);
   run.forward_p2p_bytes = state.times.p2p_bytes;
-  nbody::schedule_backward(ctx, c.kind, c.rotate, inter, state, shard);
+  run.times = state.times;
+  run.times += nbody::schedule_backward(ctx, c.kind, c.rotate, inter, state, shard);
   run.traffic = world->traffic();
 
   const std::size_t o_size = std::size_t(c.heads) * n * d, kv_size = std::size_t(c.kv_heads) * n * d;

@@ -1,9 +1,10 @@
 // GoogleTest main for MPI runs: every rank runs the tests, rank 0 prints, and the ranks
-// that failed are named at the end. Exit code is non-zero on every rank if any rank failed.
+// that failed are named at the end (WF_TEST_ALL_RANKS=1: every rank prints). Exit code is non-zero on every rank if any rank failed.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
 #include <Kokkos_Core.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -17,8 +18,9 @@ int main(int argc, char** argv) {
   {
     Kokkos::ScopeGuard kokkos(argc, argv);
     ::testing::InitGoogleTest(&argc, argv);
-    if (rank != 0) {
-      // Only rank 0 prints the progress; failures of other ranks are reported below.
+    if (rank != 0 && std::getenv("WF_TEST_ALL_RANKS") == nullptr) {
+      // Only rank 0 prints the progress; failures of other ranks are reported below
+      // (WF_TEST_ALL_RANKS=1 lets every rank print, to see another rank's failures).
       auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
       delete listeners.Release(listeners.default_result_printer());
     }

@@ -61,6 +61,23 @@ TEST(ProcessGrid, InitialSendMatchesTheDesignFormula) {
     }
 }
 
+TEST(ProcessGrid, InitialBlockHoldersStartWithTheTeamsBlock) {
+  for (const auto& g : kGrids)
+    for (Arrangement arr : {Arrangement::team_major, Arrangement::ring_major}) {
+      const ProcessGrid grid(g.processes, g.team_size, arr);
+      for (int team = 0; team < grid.teams(); ++team) {
+        const std::vector<int> holders = grid.initial_block_holders(team);
+        ASSERT_EQ(static_cast<int>(holders.size()), g.team_size);
+        std::set<int> groups;
+        for (const int holder : holders) {
+          EXPECT_EQ(grid.key_block_after(holder, 0), team) << "holder " << holder << " of team " << team;
+          groups.insert(grid.coordinates(holder).group);
+        }
+        EXPECT_EQ(static_cast<int>(groups.size()), g.team_size);  // one copy per group
+      }
+    }
+}
+
 TEST(ProcessGrid, EveryGroupHoldsEveryKeyBlockOnce) {
   for (const auto& g : kGrids) {
     const ProcessGrid grid(g.processes, g.team_size, Arrangement::team_major);

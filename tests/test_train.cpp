@@ -5,6 +5,8 @@
 #include <mpi.h>
 
 #include <cmath>
+#include <map>
+#include <string>
 
 #include "config/deck.hpp"
 #include "io/hdf5.hpp"
@@ -107,6 +109,38 @@ TEST(Train, MemoryHighWaterNextToPrediction) {
     ASSERT_GT(predicted, 0.0) << impl;
     EXPECT_GT(peak, 0.75 * predicted) << impl << ": measured " << peak << " MiB, predicted " << predicted << " MiB";
     EXPECT_LT(peak, 1.25 * predicted) << impl << ": measured " << peak << " MiB, predicted " << predicted << " MiB";
+  }
+}
+
+// The summary splits exposed communication into bytes in flight and waiting for a neighbour,
+// and by kind; the kinds add up to the exposed phases (docs/communication.md).
+TEST(Train, ExposedCommunicationSplitInTheSummary) {
+  const wf::testing::TempDir temp("train_exposed");  // removed at the end
+  const std::string path = temp.path() + "/r.h5";
+  const int team = world_size() % 4 == 0 ? 2 : 1;
+  ASSERT_TRUE(wf::problems::run_problem(tiny({"train.steps=2", "bench.warmup=0", "parallel.team_size=" + std::to_string(team),
+                                              "train.results=\"" + path + "\""}),
+                                        MPI_COMM_WORLD));
+  std::map<std::string, double> summary;
+  for (const auto& value : wf::io::read_results(path, MPI_COMM_WORLD).summary) summary[value.name] = value.value;
+  for (const char* name : {"exposed_p2p_seconds", "attention_collective_seconds", "exposed_in_flight_seconds",
+                           "exposed_neighbour_wait_seconds", "exposed_ring_seconds", "exposed_team_gather_seconds",
+                           "exposed_initial_send_seconds", "exposed_team_reduce_seconds",
+                           "exposed_key_gradient_return_seconds", "exposed_all_to_all_seconds"})
+    ASSERT_EQ(summary.count(name), 1u) << name;
+  const double exposed = summary["exposed_p2p_seconds"] + summary["attention_collective_seconds"];
+  double kinds = 0;
+  for (const char* kind : {"ring", "team_gather", "initial_send", "team_reduce", "key_gradient_return", "all_to_all"})
+    kinds += summary[std::string("exposed_") + kind + "_seconds"];
+  EXPECT_NEAR(kinds, exposed, 1e-9);
+  EXPECT_NEAR(summary["exposed_in_flight_seconds"] + summary["exposed_neighbour_wait_seconds"], exposed, 1e-9);
+  EXPECT_GE(summary["exposed_in_flight_seconds"], 0.0);
+  EXPECT_GE(summary["exposed_neighbour_wait_seconds"], -1e-12);
+  if (world_size() > 1) {
+    EXPECT_GT(exposed, 0.0);
+  }
+  if (team > 1) {
+    EXPECT_GT(summary["exposed_team_gather_seconds"], 0.0);
   }
 }
 

@@ -51,6 +51,12 @@ int ProcessGrid::initial_send_target(int rank) const {
   return rank_of(x.local * ring_length_ + x.team / c, x.team % c);
 }
 
+std::vector<int> ProcessGrid::initial_block_holders(int team) const {
+  std::vector<int> holders;
+  for (int a = 0; a < team_size_; ++a) holders.push_back(initial_send_target(rank_of(team, a)));
+  return holders;
+}
+
 int ProcessGrid::initial_send_source(int rank) const {
   // Invert (t, a) -> (a G + t / c, t % c): target team T = a G + q, local b = t % c with
   // q = t / c, so a = T / G, t = (T % G) c + b.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/enums.hpp"
 
@@ -42,6 +43,9 @@ class ProcessGrid {
   /// \brief DESIGN 2.3 step 2: where (team t, local a) sends its team's K, V block:
   /// (team a G + t / c, local t % c). A permutation of the ranks.
   int initial_send_target(int rank) const;
+  /// \brief The c ranks that start with team `team`'s block after the initial send: entry a is
+  /// initial_send_target(rank_of(team, a)). Every member of the team sends its shard to each.
+  std::vector<int> initial_block_holders(int team) const;
   /// \brief The inverse permutation: whose team block arrives at `rank`.
   int initial_send_source(int rank) const;
   /// \brief Backward: where `rank` sends the key gradients of the block it held stationary,

@@ -113,7 +113,7 @@ Buffer<T> to_head_shard(const ScheduleContext& ctx, comm::Communicator& group, S
   Buffer<T> packed("Nbody::head_packed", chunk * parts), received("Nbody::head_received", chunk * parts);
   Buffer<T> whole("Nbody::head_shard", split.part.size(n * parts));
   clock.local([&] { pack_parts(ctx.compute_space(), split, n, shard.data(), packed.data()); });
-  clock.collective([&] {
+  clock.collective(group, [&] {
     ctx.communication_after_compute();
     group.all_to_all(packed.data(), received.data(), chunk, {what, 0}, ctx.communication_space());
     ctx.compute_after_communication();
@@ -132,7 +132,7 @@ void to_sequence_shard(const ScheduleContext& ctx, comm::Communicator& group, Sc
   const std::size_t chunk = split.part.size(n);
   Buffer<T> split_parts("Nbody::head_parts", chunk * parts), received("Nbody::head_received", chunk * parts);
   clock.local([&] { split_blocks(ctx.compute_space(), split.part, parts, n, whole.data(), split_parts.data()); });
-  clock.collective([&] {
+  clock.collective(group, [&] {
     ctx.communication_after_compute();
     group.all_to_all(split_parts.data(), received.data(), chunk, {what, 0}, ctx.communication_space());
     ctx.compute_after_communication();

@@ -64,29 +64,35 @@ Buffer<T> ring_steps(ScheduleContext& ctx, ScheduleClock& clock, Interaction& in
 
 }  // namespace detail
 
-/// \brief Forward: team all-gather of the targets, direct initial send of the sources, G compute steps with double-buffered shifts,
-/// team reduce-scatter with the interaction's combine. `shard.results` receives the own
+/// \brief Forward: team all-gather of the targets and direct initial send of the sources (posted
+/// together), G compute steps with double-buffered shifts, team reduce-scatter with the
+/// interaction's combine. `shard.results` receives the own
 /// shard's results from shard.targets and shard.sources. `trace` may be null.
 template <class Interaction, class T>
 ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, const ShardBlocks<T>& shard,
                                     TraceRecorder* trace = nullptr) {
   static_assert(require_forward_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::multi_ring_forward");
-  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
   const comm::ProcessGrid& grid = ctx.grid();
   const int rank = ctx.rank();
   const index_t nt = ctx.team_tokens();
   ForwardResult<T> result;
   ForwardState<T>& state = result.state;
-  state.team_targets = gather_team(ctx, clock, inter.target_layout(), shard.targets, "team all-gather targets");
-  Buffer<T> first = direct_initial_block(ctx, clock, inter.source_layout(), shard.sources, {"initial send of sources", 0});
-
+  // Both arrive at once: the team's targets and the first source block are posted together.
+  PendingBlock<T> targets =
+      post_team_gather(ctx, clock, inter.target_layout(), shard.targets, {"team all-gather of targets", 0});
+  PendingBlock<T> sources =
+      post_initial_block(ctx, clock, inter.source_layout(), shard.sources, {"initial send of sources", 0});
   Buffer<T> team_results = unfilled_buffer<T>("Nbody::team_results", inter.result_layout().size(nt));
   clock.compute([&] { inter.begin(team_results.data(), nt); });
+  state.team_targets = finish_block(ctx, clock, inter.target_layout(), targets);
+  Buffer<T> first = finish_block(ctx, clock, inter.source_layout(), sources);
   state.sources = detail::ring_steps(ctx, clock, inter, state.team_targets, first);
   clock.compute([&] { inter.finish(); });
-  reduce_team(ctx, clock, inter.result_layout(), team_results, inter.combine(ctx.shard_tokens()), shard.results,
-              "team reduce-scatter of results");
+  PendingReduce<T> reduced =
+      post_team_reduce(ctx, clock, inter.result_layout(), team_results, {"team reduce-scatter of results", 0});
+  finish_team_reduce(ctx, clock, reduced, inter.combine(ctx.shard_tokens()), shard.results);
   state.source_block = grid.key_block_after(rank, grid.ring_length() - 1);
   result.times = clock.times();
   return result;

@@ -85,7 +85,9 @@ Buffer<T> query_bundle(ScheduleContext& ctx, ScheduleClock& clock, const Interac
   clock.compute([&] {
     inter.make_query_rest(shard.results.data(), shard.d_output.data(), query_rest.data(), ctx.shard_tokens());
   });
-  const Buffer<T> rest = gather_team(ctx, clock, rest_layout, query_rest, "team all-gather of backward inputs");
+  PendingBlock<T> gathered =
+      post_team_gather(ctx, clock, rest_layout, query_rest, {"team all-gather of backward inputs", 0});
+  const Buffer<T> rest = finish_block(ctx, clock, rest_layout, gathered);
   const std::size_t targets_size = forward.team_targets.span();
   Buffer<T> query;
   clock.local([&] {
@@ -159,20 +161,25 @@ ScheduleTimes multi_ring_backward(ScheduleContext& ctx, Interaction& inter, Rota
                                   TraceRecorder* trace = nullptr) {
   static_assert(require_backward_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::multi_ring_backward");
-  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
   const Buffer<T> query = detail::query_bundle(ctx, clock, inter, forward, shard);
   detail::TeamGradients<T> grads = side == RotateSide::query
                                        ? detail::rotate_queries(ctx, clock, inter, forward, query)
                                        : detail::rotate_keys(ctx, clock, inter, forward, query);
-  // The travelling accumulator's last hop may still be in flight (rotate = q): the return of the
-  // key gradients overlaps it. dK, dV go home in shards, straight to the members of the key
-  // block's own team, and are summed there over the c groups that each held one copy.
-  direct_key_gradient_return(ctx, clock, inter.key_grad_layout(), grads.d_sources, forward.source_block,
-                             shard.d_sources, {"return of key gradients", 0},
-                             [&] { clock.wait(ctx.world(), grads.home.arrival); });
-  // dQ: sum over the team (each member saw one sub-ring's keys).
-  reduce_team(ctx, clock, inter.query_grad_layout(), grads.d_targets, sum_combine<T>(ctx.compute_space()),
-              shard.d_targets, "team reduce-scatter of query gradients");
+  // dK, dV go home in shards, straight to the members of the key block's own team, and are
+  // summed there over the c groups that each held one copy; dQ is summed over the team (each
+  // member saw one sub-ring's keys). Everything is posted before anything is waited for: with
+  // rotate = q the dQ accumulator is the last hop, still in flight.
+  PendingReturn<T> keys = post_key_gradient_return(ctx, clock, inter.key_grad_layout(), grads.d_sources,
+                                                   forward.source_block, {"return of key gradients", 0});
+  const comm::Label dq_label{"team reduce-scatter of query gradients", 0};
+  PendingReduce<T> queries;
+  if (side == RotateSide::key) queries = post_team_reduce(ctx, clock, inter.query_grad_layout(), grads.d_targets, dq_label);
+  clock.wait(ctx.world(), grads.home.arrival);
+  if (side == RotateSide::query)
+    queries = post_team_reduce(ctx, clock, inter.query_grad_layout(), grads.d_targets, dq_label);
+  finish_key_gradient_return(ctx, clock, keys, shard.d_sources);
+  finish_team_reduce(ctx, clock, queries, sum_combine<T>(ctx.compute_space()), shard.d_targets);
   return clock.times();
 }
 

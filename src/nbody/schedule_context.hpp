@@ -19,6 +19,7 @@
 #include "comm/communicator.hpp"
 #include "comm/head_groups.hpp"
 #include "comm/process_grid.hpp"
+#include "comm/transfer_cost.hpp"
 #include "core/device_copy.hpp"
 #include "core/instances.hpp"
 #include "nbody/sharding.hpp"
@@ -125,6 +126,13 @@ class ScheduleContext {
     require(heads_.has_value(), "this schedule context has no head groups");
     return *ring_context_;
   }
+  /// \brief The yardstick of exposed waits (comm::measure_transfer_cost); zero until set.
+  const comm::TransferCost& transfer_cost() const { return transfer_cost_; }
+  /// \brief Sets it here and in the ring group's context.
+  void set_transfer_cost(const comm::TransferCost& cost) {
+    transfer_cost_ = cost;
+    if (ring_context_) ring_context_->set_transfer_cost(cost);
+  }
   index_t shard_tokens() const { return sharding_.shard_tokens(); }
   index_t team_tokens() const { return sharding_.shard_tokens() * grid_.team_size(); }
 
@@ -154,6 +162,7 @@ class ScheduleContext {
   std::unique_ptr<comm::Communicator> head_group_, ring_group_;
   std::unique_ptr<ScheduleContext> ring_context_;
   std::map<std::pair<int, int>, PositionsView> positions_;
+  comm::TransferCost transfer_cost_;
 };
 
 }  // namespace wf::nbody

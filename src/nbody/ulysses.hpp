@@ -32,7 +32,7 @@ UlyssesForwardResult<T> ulysses_forward(ScheduleContext& ctx, const Interaction&
                                         const ShardBlocks<T>& shard, TraceRecorder* trace = nullptr) {
   static_assert(require_forward_interaction<Interaction, T>() && require_sliceable_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::ulysses_forward");
-  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
   const int p = ctx.world().size();
   const index_t total = ctx.shard_tokens() * p;
   Interaction inter = whole_inter.sliced(p);
@@ -63,7 +63,7 @@ ScheduleTimes ulysses_backward(ScheduleContext& ctx, const Interaction& whole_in
                                const ShardBlocks<T>& shard, TraceRecorder* trace = nullptr) {
   static_assert(require_backward_interaction<Interaction, T>() && require_sliceable_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::ulysses_backward");
-  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
   const int p = ctx.world().size();
   const index_t total = ctx.shard_tokens() * p;
   Interaction inter = whole_inter.sliced(p);

@@ -37,7 +37,7 @@ UlyssesWallFacerForwardResult<T> ulysses_wallfacer_forward(ScheduleContext& ctx,
                                                             const ShardBlocks<T>& shard, TraceRecorder* trace = nullptr) {
   static_assert(require_forward_interaction<Interaction, T>() && require_sliceable_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::ulysses_wallfacer_forward");
-  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
   comm::Communicator& group = ctx.head_group();
   const int u = group.size();
   ScheduleContext& ring = ctx.ring_context();
@@ -67,7 +67,7 @@ ScheduleTimes ulysses_wallfacer_backward(ScheduleContext& ctx, const Interaction
                                          TraceRecorder* trace = nullptr) {
   static_assert(require_backward_interaction<Interaction, T>() && require_sliceable_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::ulysses_wallfacer_backward");
-  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space());
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
   comm::Communicator& group = ctx.head_group();
   const int u = group.size();
   ScheduleContext& ring = ctx.ring_context();

@@ -118,10 +118,6 @@ struct LayerClock {
   }
   /// Blocking transfers (collective steps, sends waited on at once).
   void block(const std::vector<Flow>& f) { seconds += network.phase_seconds(f, &contention); }
-  /// c - 1 ring steps of a team collective.
-  void team_collective(SendPhase phase, int team_size) {
-    for (int s = 0; s + 1 < team_size; ++s) block(flows(phase, s));
-  }
   /// Compute with transfers in flight: the step ends when both are done.
   void overlapped(double compute_seconds, const std::vector<Flow>& in_flight) {
     seconds += std::max(compute_seconds, network.phase_seconds(in_flight, &contention));
@@ -157,15 +153,15 @@ double flops_per_pair(const AttentionShape& shape, bool forward) {
 }
 
 void multi_ring_forward(LayerClock& clock, const comm::ProcessGrid& grid, const StepCompute& compute) {
-  const int c = grid.team_size(), G = grid.ring_length();
-  clock.team_collective(SendPhase::gather_targets, c);
-  clock.block(clock.flows(SendPhase::initial_send, 0));
+  const int G = grid.ring_length();
+  // The team all-gather and the initial send are posted together, then waited for.
+  clock.block(joined(clock.flows(SendPhase::gather_targets, 0), clock.flows(SendPhase::initial_send, 0)));
   for (int s = 0; s < G; ++s) {
     const double seconds = compute.slowest([&](int r) { return grid.coordinates(r).team; },
                                            [&](int r) { return grid.key_block_after(r, s); });
     clock.overlapped(seconds, clock.flows(SendPhase::ring_shift, s + 1));
   }
-  clock.team_collective(SendPhase::reduce_results, c);
+  clock.block(clock.flows(SendPhase::reduce_results, 0));
 }
 
 /// The backward's G steps (multi_ring_backward.hpp's rotate()): at step s the read-only shift
@@ -200,8 +196,8 @@ double backward_ring(LayerClock& clock, const comm::ProcessGrid& grid, RotateSid
 }
 
 void multi_ring_backward(LayerClock& clock, const comm::ProcessGrid& grid, RotateSide side, const StepCompute& compute) {
-  const int c = grid.team_size(), G = grid.ring_length();
-  clock.team_collective(SendPhase::gather_backward_inputs, c);
+  const int G = grid.ring_length();
+  clock.block(clock.flows(SendPhase::gather_backward_inputs, 0));
   if (G > 1)
     clock.seconds = backward_ring(clock, grid, side, compute);
   else  // one step, nothing travels
@@ -210,13 +206,14 @@ void multi_ring_backward(LayerClock& clock, const comm::ProcessGrid& grid, Rotat
                      {});
   const auto last_hop = clock.flows(SendPhase::backward_accumulator, G - 1);
   const auto home = clock.flows(SendPhase::key_gradient_return, 0);
+  const auto reduce = clock.flows(SendPhase::reduce_target_grads, 0);
   if (side == RotateSide::query) {
-    clock.block(joined(last_hop, home));  // the return overlaps the last hop
+    clock.block(joined(last_hop, home));  // the return overlaps the last hop, which carries dQ
+    clock.block(reduce);
   } else {
     clock.block(last_hop);  // the key gradients are what arrives
-    clock.block(home);
+    clock.block(joined(home, reduce));
   }
-  clock.team_collective(SendPhase::reduce_target_grads, c);
 }
 
 /// Ulysses: all-to-alls around one whole-sequence interaction of heads / P heads.

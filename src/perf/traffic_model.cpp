@@ -16,14 +16,12 @@ struct SendList {
     if (peer == rank || elements <= 0) return;
     sends.push_back({phase, index, peer, elements});
   }
-  /// Ring collective over the team (all-gather or reduce-scatter): c - 1 steps, each one
-  /// message of `chunk` elements to the next member of the team.
-  void team_ring(SendPhase phase, const comm::ProcessGrid& grid, double chunk) {
+  /// Posted team all-gather or reduce-scatter (nbody/team_collectives.hpp): one message of
+  /// `chunk` elements to every other member, all at once, starting after this rank.
+  void team_exchange(SendPhase phase, const comm::ProcessGrid& grid, double chunk) {
     const auto me = grid.coordinates(rank);
     const int c = grid.team_size();
-    if (c == 1) return;
-    const int next = grid.rank_of(me.team, (me.local + 1) % c);
-    for (int s = 0; s < c - 1; ++s) send(phase, s, next, chunk);
+    for (int d = 1; d < c; ++d) send(phase, 0, grid.rank_of(me.team, (me.local + d) % c), chunk);
   }
   /// Pairwise all-to-all over `group` (world ranks): one message of `chunk` elements to every
   /// other member, starting after this rank (the order the communicator posts them).
@@ -73,13 +71,12 @@ void head_all_to_alls(SendList& r, const std::vector<int>& group, const HeadShar
 void multi_ring_forward_sends(SendList& r, const comm::ProcessGrid& grid, double n, const Widths& w) {
   const int c = grid.team_size(), G = grid.ring_length();
   const double team_sources = 2 * w.hkv * c * n;  // K, V of a team block
-  r.team_ring(SendPhase::gather_targets, grid, w.hq * n);
+  r.team_exchange(SendPhase::gather_targets, grid, w.hq * n);
   // The direct initial send: the own K, V shard to each rank that starts with this team's block.
-  const int team = grid.coordinates(r.rank).team;
-  for (int a = 0; a < c; ++a)
-    r.send(SendPhase::initial_send, 0, grid.initial_send_target(grid.rank_of(team, a)), 2 * w.hkv * n);
+  for (const int holder : grid.initial_block_holders(grid.coordinates(r.rank).team))
+    r.send(SendPhase::initial_send, 0, holder, 2 * w.hkv * n);
   for (int s = 1; s < G; ++s) r.send(SendPhase::ring_shift, s, grid.ring_neighbour(r.rank, 1), team_sources);
-  r.team_ring(SendPhase::reduce_results, grid, (w.hq + w.heads) * n);
+  r.team_exchange(SendPhase::reduce_results, grid, (w.hq + w.heads) * n);
 }
 
 void multi_ring_backward_sends(SendList& r, RotateSide side, const comm::ProcessGrid& grid, double n,
@@ -87,7 +84,7 @@ void multi_ring_backward_sends(SendList& r, RotateSide side, const comm::Process
   const int c = grid.team_size(), G = grid.ring_length();
   const int next = grid.ring_neighbour(r.rank, 1);
   const double team_sources = 2 * w.hkv * c * n;
-  r.team_ring(SendPhase::gather_backward_inputs, grid, (w.hq + 2 * w.heads) * n);
+  r.team_exchange(SendPhase::gather_backward_inputs, grid, (w.hq + 2 * w.heads) * n);
   const double query_read_only = (2 * w.hq + 2 * w.heads) * c * n, query_grad = w.hq * c * n;
   const double read_only = side == RotateSide::query ? query_read_only : team_sources;
   const double accumulator = side == RotateSide::query ? query_grad : team_sources;
@@ -100,7 +97,7 @@ void multi_ring_backward_sends(SendList& r, RotateSide side, const comm::Process
   const int block_team = grid.key_block_after(r.rank, G - 1);
   for (int a = 0; a < c; ++a)
     r.send(SendPhase::key_gradient_return, 0, grid.rank_of(block_team, a), 2 * w.hkv * n);
-  r.team_ring(SendPhase::reduce_target_grads, grid, w.hq * n);
+  r.team_exchange(SendPhase::reduce_target_grads, grid, w.hq * n);
 }
 
 /// The multi-ring sends of ring rank `ring_rank`, its peers mapped to world ranks by `world_of`.

@@ -39,7 +39,7 @@ using LinkOf = std::function<comm::LinkClass(int world_a, int world_b)>;
 
 /// \brief The part of a schedule a send belongs to (the cost model times each part by its rules).
 enum class SendPhase {
-  gather_targets,          ///< team all-gather of Q (one ring step per index)
+  gather_targets,          ///< team all-gather of Q (every member at once)
   initial_send,            ///< the own K, V shard to the c ranks that start with the team's block
   ring_shift,              ///< forward shift of the K, V block (index = the step it serves)
   reduce_results,          ///< team reduce-scatter of (O, lse)

@@ -9,6 +9,7 @@
 
 #include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
+#include "comm/transfer_cost.hpp"
 #include "config/machine.hpp"
 #include "core/device_copy.hpp"
 #include "core/region.hpp"
@@ -156,8 +157,7 @@ template <class T>
 AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext& ctx, const ParallelSetup& parallel,
                             const nbody::AttentionInteraction<T>& inter, const Repetition& best) {
   AttentionReport report{parallel.main.schedule, parallel.rotate, best.forward_seconds, best.backward_seconds,
-                         best.forward_times, best.backward_times, best.traffic, best.forward_bytes, {}, {}, 0.0, {}, {}};
-  report.p2p_seconds_per_byte = measure_p2p_seconds_per_byte<T>(ctx, inter.source_layout().size(ctx.team_tokens()));
+                         best.forward_times, best.backward_times, best.traffic, best.forward_bytes, {}, {}, ctx.transfer_cost(), {}, {}};
   const perf::AttentionTrafficShape shape{cfg.attention.seq_len, cfg.attention.heads, cfg.kv_heads(),
                                           cfg.attention.head_dim, sizeof(T)};
   const comm::Communicator& world = ctx.world();
@@ -191,6 +191,8 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   parallel.attention = resolve_tile_path<T>(cfg, parallel.attention, parallel.main, parallel.world->mpi_comm());
   nbody::ScheduleContext ctx = make_schedule_context(*parallel.world, parallel.main, sharding);
   nbody::AttentionInteraction<T> inter(parallel.attention, ctx.compute_space());
+  // The yardstick of exposed waits, before the repetitions that use it.
+  ctx.set_transfer_cost(comm::measure_transfer_cost(ctx.world(), inter.source_layout().size(ctx.team_tokens()) * sizeof(T)));
   comm::log_root(describe_attention_run(cfg, parallel, sharding));
 
   nbody::ShardBlocks<T> shard =

@@ -24,6 +24,8 @@ void add_phase_rows(perf::Table& table, MPI_Comm comm, const char* name, double 
                                                  {"  compute", t.compute},
                                                  {"  exposed point-to-point wait", t.ring_wait},
                                                  {"  collectives", t.collectives},
+                                                 {"  exposed: bytes in flight", t.exposed_total().in_flight},
+                                                 {"  exposed: waiting for a neighbour", t.exposed_total().neighbour()},
                                                  {"  reorders and copies", t.other}};
   for (const auto& [label, value] : rows) {
     const auto s = comm::reduce_min_avg_max(comm, value);
@@ -37,32 +39,6 @@ std::vector<double> widen(const std::vector<T>& v) {
   return std::vector<double>(v.begin(), v.end());
 }
 
-}  // namespace
-
-template <class T>
-double measure_p2p_seconds_per_byte(nbody::ScheduleContext& ctx, std::size_t scalars) {
-  comm::Communicator& world = ctx.world();
-  const int p = world.size();
-  if (p == 1 || scalars == 0) return 0.0;
-  const comm::TrafficCounters saved = world.traffic();
-  nbody::Buffer<T> send("Report::probe_send", scalars), recv("Report::probe_recv", scalars);
-  double best = 1e30;
-  for (int trial = 0; trial < 3; ++trial) {
-    world.barrier({"transfer probe", trial});
-    Stopwatch watch("Report::transfer_probe");
-    comm::Request request =
-        world.post({{comm::Transfer::send, send.data(), scalars * sizeof(T), (world.rank() + 1) % p},
-                    {comm::Transfer::recv, recv.data(), scalars * sizeof(T), (world.rank() + p - 1) % p}},
-                   {"transfer probe", trial});
-    world.wait(request);
-    best = std::min(best, watch.stop());
-  }
-  world.traffic() = saved;
-  return best / static_cast<double>(scalars * sizeof(T));
-}
-
-namespace {
-
 /// Seconds per phase of the best repetition, min/avg/max over ranks.
 std::string phase_table(const AttentionReport& r, MPI_Comm comm) {
   perf::Table phases({"seconds (best repetition)", "min", "avg", "max"});
@@ -74,7 +50,8 @@ std::string phase_table(const AttentionReport& r, MPI_Comm comm) {
 /// Exposed wait against the time the same point-to-point bytes take alone.
 std::string overlap_line(const AttentionReport& r, MPI_Comm comm) {
   const double p2p_bytes = r.forward_times.p2p_bytes + r.backward_times.p2p_bytes;
-  const double p2p_alone = p2p_bytes * r.p2p_seconds_per_byte;
+  const double p2p_alone =
+      r.transfer.alone(p2p_bytes, r.forward_times.ring_transfers + r.backward_times.ring_transfers);
   const double exposed = r.forward_times.ring_wait + r.backward_times.ring_wait;
   const double overlap = p2p_alone > 0 ? std::clamp(1.0 - exposed / p2p_alone, 0.0, 1.0) : 1.0;
   const auto overlap_s = comm::reduce_min_avg_max(comm, overlap);
@@ -108,7 +85,8 @@ std::string performance_line(const config::RunConfig& cfg, const ScheduleChoice&
                              MPI_Comm comm, bool all_equal) {
   const comm::ProcessGrid& grid = choice.grid;
   const double exposed = r.forward_times.ring_wait + r.backward_times.ring_wait;
-  const double p2p_alone = (r.forward_times.p2p_bytes + r.backward_times.p2p_bytes) * r.p2p_seconds_per_byte;
+  const double p2p_alone = r.transfer.alone(r.forward_times.p2p_bytes + r.backward_times.p2p_bytes,
+                                            r.forward_times.ring_transfers + r.backward_times.ring_transfers);
   const double overlap = p2p_alone > 0 ? std::clamp(1.0 - exposed / p2p_alone, 0.0, 1.0) : 1.0;
   const auto layer = comm::reduce_min_avg_max(comm, r.forward_seconds + r.backward_seconds);
   perf::PerformanceLine line;
@@ -194,8 +172,6 @@ bool print_verification(const AttentionOutputs<T>& got, const AttentionOutputs<T
   return ok;
 }
 
-template double measure_p2p_seconds_per_byte<float>(nbody::ScheduleContext&, std::size_t);
-template double measure_p2p_seconds_per_byte<double>(nbody::ScheduleContext&, std::size_t);
 template bool print_verification<float>(const AttentionOutputs<float>&, const AttentionOutputs<float>&, double, MPI_Comm);
 template bool print_verification<double>(const AttentionOutputs<double>&, const AttentionOutputs<double>&, double,
                                          MPI_Comm);

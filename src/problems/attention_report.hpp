@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include "comm/process_grid.hpp"
+#include "comm/transfer_cost.hpp"
 #include "config/run_config.hpp"
 #include <optional>
 
@@ -26,15 +27,10 @@ struct AttentionReport {
   comm::TrafficCounters traffic;
   std::uint64_t forward_bytes = 0;  ///< counted during the forward alone
   perf::Traffic predicted, predicted_forward;
-  double p2p_seconds_per_byte = 0;  ///< from a transfer timed alone (0 when nothing moves)
+  comm::TransferCost transfer;      ///< a ring exchange timed alone (zero when nothing moves)
   PairCount pairs;                  ///< over the job: what the tiles compute against what the mask needs
   std::optional<perf::AttentionCost> model;  ///< the cost model on parallel.machine, when the deck names one
 };
-
-/// \brief Seconds per byte of a ring exchange of `scalars` scalars of T timed alone (best of
-/// three), with the traffic counters left as they were. Collective.
-template <class T>
-double measure_p2p_seconds_per_byte(nbody::ScheduleContext& ctx, std::size_t scalars);
 
 /// \brief Prints the report on rank 0; false when a rank's counters differ from the model.
 bool print_attention_report(const config::RunConfig& cfg, const ScheduleChoice& choice, const AttentionReport& r,

@@ -13,6 +13,7 @@
 #include "comm/collective_errors.hpp"
 #include "comm/log.hpp"
 #include "comm/reductions.hpp"
+#include "comm/transfer_cost.hpp"
 #include "core/memory_watch.hpp"
 #include "core/region.hpp"
 #include "io/results.hpp"
@@ -32,6 +33,7 @@ namespace {
 /// Seconds per phase summed over the timed steps (this rank).
 struct PhaseSums {
   double model = 0, attention_compute = 0, exposed = 0, collectives = 0, allreduce = 0, optimizer = 0;
+  std::array<nbody::ExposedWait, nbody::kWaitKinds> exposed_by_kind{};
 };
 
 /// The whole training run with one schedule: what the summary needs.
@@ -145,6 +147,7 @@ void add_timed_step(RunOutcome& out, const StepTimes& t, double seconds) {
   out.sums.attention_compute += t.attention.compute;
   out.sums.exposed += t.attention.ring_wait;
   out.sums.collectives += t.attention.collectives;
+  for (int k = 0; k < nbody::kWaitKinds; ++k) out.sums.exposed_by_kind[k] += t.attention.exposed[k];
   out.sums.allreduce += t.reduce;
   out.sums.optimizer += t.optimizer;
 }
@@ -222,6 +225,10 @@ ScheduleSummary summarize(const TrainingRun& run, const RunOutcome& outcome, dou
   s.phase_seconds = {sums.attention_compute / steps, sums.exposed / steps, sums.collectives / steps,
                      (sums.model - sums.attention_compute - sums.exposed - sums.collectives) / steps,
                      sums.allreduce / steps, sums.optimizer / steps};
+  for (int k = 0; k < nbody::kWaitKinds; ++k) {
+    s.exposed_seconds[k] = sums.exposed_by_kind[k].seconds / steps;
+    s.exposed_in_flight += sums.exposed_by_kind[k].in_flight / steps;
+  }
   s.final_loss = outcome.steps.empty() ? 0.0 : outcome.steps.back().loss;
   s.peak_mib = peak_resident_mib();
   s.memory_space_peak_mib = static_cast<double>(memory_space_peak_bytes()) / (1 << 20);
@@ -262,6 +269,14 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   comm::log_root(describe_train_setup(cfg, setup, world) + "\npeak per rank: " + perf::fixed(gemm_gflops, 1) +
                  " GFLOP/s (" + (cfg.train.peak_gflops > 0 ? "train.peak_gflops" : "KokkosBlas::gemm rate measured now") +
                  ")");
+  // The yardstick that splits exposed waits: an exchange of one shard's activations timed alone.
+  const comm::TransferCost transfer_cost = comm::measure_transfer_cost(
+      world, static_cast<std::size_t>(setup.sharding.shard_tokens()) * setup.shape.d_model * sizeof(T));
+  if (world.size() > 1)
+    comm::log_root("transfer probe (ring neighbours, timed alone): latency " +
+                   perf::fixed(transfer_cost.latency * 1e6, 1) + " us, " +
+                   perf::fixed(transfer_cost.seconds_per_byte > 0 ? 1e-9 / transfer_cost.seconds_per_byte : 0.0, 2) +
+                   " GB/s");
   prepare_output_directories(cfg, world);
   std::vector<ScheduleSummary> summaries;
   std::vector<io::StepRecord> main_steps;
@@ -270,6 +285,7 @@ bool run_train_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   for (const Schedule schedule : schedules_to_run(cfg)) {
     const bool main_run = summaries.empty();
     nbody::ScheduleContext ctx = make_schedule_context(world, choose_schedule(cfg, schedule, world.size()), setup.sharding);
+    ctx.set_transfer_cost(transfer_cost);
     TrainSetup run_setup = setup;
     run_setup.plan.schedule = schedule;
     model::Parameters<T> params(setup.shape);

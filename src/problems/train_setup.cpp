@@ -129,6 +129,8 @@ model::TrainingState initial_state(const config::RunConfig& cfg, model::Paramete
 ScheduleSummary reduce_summary(const ScheduleSummary& local, MPI_Comm comm) {
   ScheduleSummary reduced = local;
   for (double& seconds : reduced.phase_seconds) seconds = comm::reduce_min_avg_max(comm, seconds).avg;
+  for (double& seconds : reduced.exposed_seconds) seconds = comm::reduce_min_avg_max(comm, seconds).avg;
+  reduced.exposed_in_flight = comm::reduce_min_avg_max(comm, local.exposed_in_flight).avg;
   reduced.peak_mib = comm::reduce_min_avg_max(comm, local.peak_mib).max;
   reduced.memory_space_peak_mib = comm::reduce_min_avg_max(comm, local.memory_space_peak_mib).max;
   reduced.memory_space_predicted_mib = comm::reduce_min_avg_max(comm, local.memory_space_predicted_mib).max;
@@ -136,6 +138,27 @@ ScheduleSummary reduce_summary(const ScheduleSummary& local, MPI_Comm comm) {
 }
 
 namespace {
+
+double exposed_total(const ScheduleSummary& s) {
+  double total = 0;
+  for (const double seconds : s.exposed_seconds) total += seconds;
+  return total;
+}
+
+/// Exposed communication split into bytes in flight and waiting for a neighbour, then by kind
+/// (the kinds no schedule waited for are left out).
+template <class Row>
+void add_exposed_rows(Row& row, const std::vector<ScheduleSummary>& summaries) {
+  row("  exposed: bytes in flight [s]", [](const ScheduleSummary& s) { return s.exposed_in_flight; }, 4);
+  row("  exposed: waiting for a neighbour [s]",
+      [](const ScheduleSummary& s) { return exposed_total(s) - s.exposed_in_flight; }, 4);
+  for (int k = 0; k < nbody::kWaitKinds; ++k) {
+    const bool any = std::any_of(summaries.begin(), summaries.end(), [k](const auto& s) { return s.exposed_seconds[k] > 0; });
+    if (any)
+      row(std::string("  exposed: ") + nbody::wait_kind_name(static_cast<nbody::WaitKind>(k)) + " [s]",
+          [k](const ScheduleSummary& s) { return s.exposed_seconds[k]; }, 4);
+  }
+}
 
 std::string performance_line(const config::RunConfig& cfg, const TrainSetup& setup, const ScheduleSummary& s,
                              int ranks) {
@@ -147,6 +170,7 @@ std::string performance_line(const config::RunConfig& cfg, const TrainSetup& set
   line.add("precision", name_of(cfg.run.precision)).add("step_s", s.step_seconds, 4);
   line.add("tokens_per_s", s.tokens_per_second, 1).add("tflops", s.tflops, 5);
   line.add("fraction_of_peak", s.fraction_of_peak, 4).add("final_loss", s.final_loss, 4);
+  line.add("exposed_s", exposed_total(s), 4).add("exposed_in_flight_s", s.exposed_in_flight, 4);
   return line.str();
 }
 
@@ -168,7 +192,10 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
   row("fraction of peak", [](const ScheduleSummary& s) { return s.fraction_of_peak; }, 4);
   const char* phases[6] = {"attention compute [s]", "exposed point-to-point [s]", "attention collectives [s]",
                            "other compute [s]", "gradient all-reduce [s]", "optimizer [s]"};
-  for (std::size_t p = 0; p < 6; ++p) row(phases[p], [p](const ScheduleSummary& s) { return s.phase_seconds[p]; }, 4);
+  for (std::size_t p = 0; p < 6; ++p) {
+    row(phases[p], [p](const ScheduleSummary& s) { return s.phase_seconds[p]; }, 4);
+    if (p == attention_collectives) add_exposed_rows(row, summaries);
+  }
   row("peak resident memory per rank [MiB]", [](const ScheduleSummary& s) { return s.peak_mib; }, 1);
   const std::string space = memory_space_name();
   row("peak " + space + " memory per rank [MiB]", [](const ScheduleSummary& s) { return s.memory_space_peak_mib; }, 1);
@@ -180,13 +207,15 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
   comm::log_root("\nsummary (" + baseline + ")\n" + table.str());
   for (const auto& s : summaries) comm::log_root(performance_line(cfg, setup, s, ranks));
   const ScheduleSummary& m = summaries.front();
-  return {{"step_seconds", m.step_seconds, "s"},
+  std::vector<io::SummaryValue> values = {{"step_seconds", m.step_seconds, "s"},
           {"tokens_per_second", m.tokens_per_second, "tokens/s"},
           {"model_tflops", m.tflops, "TFLOP/s"},
           {"fraction_of_peak", m.fraction_of_peak, "1"},
           {"attention_compute_seconds", m.phase_seconds[attention_compute], "s"},
           {"exposed_p2p_seconds", m.phase_seconds[exposed_p2p], "s"},
           {"attention_collective_seconds", m.phase_seconds[attention_collectives], "s"},
+          {"exposed_in_flight_seconds", m.exposed_in_flight, "s"},
+          {"exposed_neighbour_wait_seconds", exposed_total(m) - m.exposed_in_flight, "s"},
           {"other_compute_seconds", m.phase_seconds[other_compute], "s"},
           {"gradient_allreduce_seconds", m.phase_seconds[gradient_allreduce], "s"},
           {"optimizer_seconds", m.phase_seconds[optimizer], "s"},
@@ -194,6 +223,10 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
           {"memory_space_peak_mib", m.memory_space_peak_mib, "MiB"},
           {"memory_space_predicted_mib", m.memory_space_predicted_mib, "MiB"},
           {"final_loss", m.final_loss, "nats"}};
+  for (int k = 0; k < nbody::kWaitKinds; ++k)
+    values.push_back({std::string("exposed_") + nbody::wait_kind_key(static_cast<nbody::WaitKind>(k)) + "_seconds",
+                      m.exposed_seconds[k], "s"});
+  return values;
 }
 
 template model::TrainingState initial_state<float>(const config::RunConfig&, model::Parameters<float>&, MPI_Comm, bool);

@@ -14,6 +14,7 @@
 #include "model/data.hpp"
 #include "model/diffusion_data.hpp"
 #include "model/transformer.hpp"
+#include "nbody/schedule_clock.hpp"
 #include "problems/parallel_setup.hpp"
 
 namespace wf::problems {
@@ -58,6 +59,10 @@ struct ScheduleSummary {
   int timed_steps = 0;
   double step_seconds = 0, tokens_per_second = 0, tflops = 0, fraction_of_peak = 0;
   std::array<double, 6> phase_seconds{};  ///< per step, indexed by SummaryPhase
+  /// Exposed communication (exposed_p2p + attention_collectives) per step by nbody::WaitKind,
+  /// and the part of it the bytes explain (the rest is waiting for a neighbour).
+  std::array<double, nbody::kWaitKinds> exposed_seconds{};
+  double exposed_in_flight = 0;
   double final_loss = 0, peak_mib = 0;
   double memory_space_peak_mib = 0;       ///< Kokkos high-water mark in MemSpace during the run
   double memory_space_predicted_mib = 0;  ///< predicted_train_memory_bytes()
