@@ -51,7 +51,7 @@ struct Transformer<T>::HeadCache {
 /// Temporaries of one layer's passes, shared by the layers.
 template <class T>
 struct Transformer<T>::Scratch {
-  Matrix<T> qkv, dqkv, dg, dln2, dln1, do_tok;
+  Matrix<T> q_tok, kv_tok, dq_tok, dkv_tok, dg, dln2, dln1, do_tok;
 };
 
 template <class T>
@@ -76,24 +76,30 @@ Transformer<T>::Transformer(const ModelShape& shape, const AttentionPlan& plan, 
           "the attention plan does not match the model shape");
 }
 
-/// q, k, v of ln1 x in one gemm (wq, wk, wv are stored back to back), then head-major with the
-/// rotary embedding on global positions: the schedule's inputs.
+/// k, v of ln1 x (one gemm: wk, wv are stored back to back), head-major with the rotary
+/// embedding on global positions; their initial send is posted at once (multi-ring schedules),
+/// so it is in flight while q is projected and reordered: the schedule's inputs.
 template <class T>
-void Transformer<T>::attention_inputs(Parameters<T>& p, int l, LayerCache& c) {
+nbody::PostedSources<T> Transformer<T>::attention_inputs(Parameters<T>& p, int l, LayerCache& c) {
   const int heads = shape_.heads, kv = shape_.kv_heads, hd = shape_.head_dim;
   const int q_width = heads * hd, kv_width = kv * hd;
-  Matrix<T>& qkv = scratch_->qkv;
-  reuse_matrix(qkv, "Model::qkv", n_, q_width + 2 * kv_width);
-  phase(Phase::projection, [&] { linear_forward(c.ln1_out, p.stacked_matrix(qkv_names(l)), Vector<T>(), qkv); });
+  const std::vector<std::string> names = qkv_names(l);
+  Matrix<T>& q_tok = scratch_->q_tok;
+  Matrix<T>& kv_tok = scratch_->kv_tok;
+  reuse_matrix(q_tok, "Model::q_tok", n_, q_width);
+  reuse_matrix(kv_tok, "Model::kv_tok", n_, 2 * kv_width);
+  phase(Phase::projection, [&] { linear_forward(c.ln1_out, p.stacked_matrix({names[1], names[2]}), Vector<T>(), kv_tok); });
   phase(Phase::reorder, [&] {
     reuse_vector(c.shard.targets, "Model::q_heads", std::size_t(q_width) * n_);
     reuse_vector(c.shard.sources, "Model::kv_heads", 2 * std::size_t(kv_width) * n_);
-    kernels::to_head_major<T>(qkv, 0, heads, hd, c.shard.targets.data(), &rotary_);
-    kernels::to_head_major<T>(qkv, q_width, kv, hd, c.shard.sources.data(), &rotary_);
-    kernels::to_head_major<T>(qkv, q_width + kv_width, kv, hd, c.shard.sources.data() + std::size_t(kv_width) * n_,
-                              nullptr);
+    kernels::to_head_major<T>(kv_tok, 0, kv, hd, c.shard.sources.data(), &rotary_);
+    kernels::to_head_major<T>(kv_tok, kv_width, kv, hd, c.shard.sources.data() + std::size_t(kv_width) * n_, nullptr);
     if (c.shard.results.extent(0) == 0) nbody::allocate_outputs(attention_, n_, c.shard);
   });
+  nbody::PostedSources<T> sources = nbody::schedule_post_sources(ctx_, plan_.schedule, attention_, c.shard.sources, trace_);
+  phase(Phase::projection, [&] { linear_forward(c.ln1_out, p.matrix(names[0]), Vector<T>(), q_tok); });
+  phase(Phase::reorder, [&] { kernels::to_head_major<T>(q_tok, 0, heads, hd, c.shard.targets.data(), &rotary_); });
+  return sources;
 }
 
 /// ln2, w1 + b1, GELU, w2 + b2 added to the residual stream: the layer's output.
@@ -118,8 +124,8 @@ Matrix<T> Transformer<T>::forward_layer(Parameters<T>& p, int l, const Matrix<T>
   set_layer(l);
   c.x_in = x_in;
   phase(Phase::layer_norm, [&] { norm_forward(p, layer_name(l, "ln1"), x_in, c.ln1_out, c.ln1_mean, c.ln1_rstd, n_); });
-  attention_inputs(p, l, c);
-  c.run = nbody::schedule_forward(ctx_, plan_.schedule, attention_, c.shard, trace_);  // traced by the schedule
+  nbody::PostedSources<T> sources = attention_inputs(p, l, c);
+  c.run = nbody::schedule_forward(ctx_, plan_.schedule, attention_, c.shard, trace_, &sources);  // traced by the schedule
   attention += c.run.times;
   phase(Phase::reorder, [&] {
     reuse_matrix(c.o_tok, "Model::o_tok", n_, heads * hd);
@@ -159,24 +165,33 @@ void Transformer<T>::mlp_backward(Parameters<T>& p, int l, LayerCache& c, Matrix
 }
 
 /// The schedule's gradients (for the rotated q and k) back through rotary and the q, k, v
-/// projections (one gemm each way), then ln1: dx gains the attention branch's gradient.
+/// projections, then ln1: dx gains the attention branch's gradient. dQ is complete when this
+/// starts; dK, dV may still be on their way home (`late`): the q part runs meanwhile.
 template <class T>
-void Transformer<T>::attention_input_grads(Parameters<T>& p, int l, LayerCache& c, Matrix<T>& dx) {
+void Transformer<T>::attention_input_grads(Parameters<T>& p, int l, LayerCache& c, Matrix<T>& dx,
+                                           nbody::LateKeyGradients<T>& late, nbody::ScheduleTimes& times) {
   const int heads = shape_.heads, kv = shape_.kv_heads, hd = shape_.head_dim;
   const int q_width = heads * hd, kv_width = kv * hd;
-  Matrix<T>& dqkv = scratch_->dqkv;
+  const std::vector<std::string> names = qkv_names(l), kv_names = {names[1], names[2]};
+  Matrix<T>& dq_tok = scratch_->dq_tok;
+  Matrix<T>& dkv_tok = scratch_->dkv_tok;
   Matrix<T>& dln1 = scratch_->dln1;
-  reuse_matrix(dqkv, "Model::dqkv", n_, q_width + 2 * kv_width);
+  reuse_matrix(dq_tok, "Model::dq_tok", n_, q_width);
+  reuse_matrix(dkv_tok, "Model::dkv_tok", n_, 2 * kv_width);
   reuse_matrix(dln1, "Model::dln1", n_, shape_.d_model);
+  phase(Phase::reorder, [&] { kernels::to_token_major<T>(c.shard.d_targets.data(), heads, hd, &rotary_, dq_tok, 0); });
+  phase(Phase::projection, [&] {
+    linear_backward(dq_tok, c.ln1_out, p.matrix(names[0]), p.grad_matrix(names[0]), Vector<T>(), dln1, T(0));
+  });
+  times += nbody::schedule_finish_key_gradients(ctx_, late, c.shard, trace_);
   phase(Phase::reorder, [&] {
-    kernels::to_token_major<T>(c.shard.d_targets.data(), heads, hd, &rotary_, dqkv, 0);
-    kernels::to_token_major<T>(c.shard.d_sources.data(), kv, hd, &rotary_, dqkv, q_width);
-    kernels::to_token_major<T>(c.shard.d_sources.data() + std::size_t(kv_width) * n_, kv, hd, nullptr, dqkv,
-                               q_width + kv_width);
+    kernels::to_token_major<T>(c.shard.d_sources.data(), kv, hd, &rotary_, dkv_tok, 0);
+    kernels::to_token_major<T>(c.shard.d_sources.data() + std::size_t(kv_width) * n_, kv, hd, nullptr, dkv_tok,
+                               kv_width);
   });
   phase(Phase::projection, [&] {
-    linear_backward(dqkv, c.ln1_out, p.stacked_matrix(qkv_names(l)), p.stacked_grad_matrix(qkv_names(l)), Vector<T>(),
-                    dln1, T(0));
+    linear_backward(dkv_tok, c.ln1_out, p.stacked_matrix(kv_names), p.stacked_grad_matrix(kv_names), Vector<T>(),
+                    dln1, T(1));
   });
   phase(Phase::layer_norm, [&] {
     kernels::layer_norm_backward<T>(dln1, c.x_in, p.vector(layer_name(l, "ln1.weight")), c.ln1_mean, c.ln1_rstd, dx,
@@ -202,9 +217,10 @@ nbody::ScheduleTimes Transformer<T>::backward_layer(Parameters<T>& p, int l, Mat
     reuse_vector(c.shard.d_output, "Model::do_heads", std::size_t(heads) * n_ * hd);
     kernels::to_head_major<T>(do_tok, 0, heads, hd, c.shard.d_output.data(), nullptr);
   });
-  const nbody::ScheduleTimes times =
-      nbody::schedule_backward(ctx_, plan_.schedule, plan_.rotate, attention_, c.run, c.shard, trace_);
-  attention_input_grads(p, l, c, dx);
+  nbody::LateKeyGradients<T> late;
+  nbody::ScheduleTimes times =
+      nbody::schedule_backward(ctx_, plan_.schedule, plan_.rotate, attention_, c.run, c.shard, trace_, &late);
+  attention_input_grads(p, l, c, dx, late, times);
   return times;
 }
 

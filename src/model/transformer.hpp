@@ -61,8 +61,9 @@ class Transformer : private TracedPhases {
   nbody::ScheduleTimes backward_layer(Parameters<T>& p, int layer, Matrix<T>& dx, LayerCache& cache);
   Matrix<T> mlp_forward(Parameters<T>& p, int layer, LayerCache& cache);
   void mlp_backward(Parameters<T>& p, int layer, LayerCache& cache, Matrix<T>& dx);
-  void attention_inputs(Parameters<T>& p, int layer, LayerCache& cache);
-  void attention_input_grads(Parameters<T>& p, int layer, LayerCache& cache, Matrix<T>& dx);
+  nbody::PostedSources<T> attention_inputs(Parameters<T>& p, int layer, LayerCache& cache);
+  void attention_input_grads(Parameters<T>& p, int layer, LayerCache& cache, Matrix<T>& dx,
+                             nbody::LateKeyGradients<T>& late, nbody::ScheduleTimes& times);
   LossParts loss_forward(Parameters<T>& p, const Matrix<T>& x, HeadCache& head);
   void loss_backward(Parameters<T>& p, const Matrix<T>& x, HeadCache& head, std::int64_t total_valid, Matrix<T>& dx);
 

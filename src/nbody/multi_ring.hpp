@@ -64,13 +64,35 @@ Buffer<T> ring_steps(ScheduleContext& ctx, ScheduleClock& clock, Interaction& in
 
 }  // namespace detail
 
-/// \brief Forward: team all-gather of the targets and direct initial send of the sources (posted
-/// together), G compute steps with double-buffered shifts, team reduce-scatter with the
-/// interaction's combine. `shard.results` receives the own
-/// shard's results from shard.targets and shard.sources. `trace` may be null.
+/// \brief The initial send of the sources, posted before the forward (for the multi-ring
+/// schedules) so that it runs while the caller computes the targets.
+template <class T>
+struct PostedSources {
+  PendingBlock<T> block;
+  ScheduleTimes times;  ///< of posting it (bytes and transfers counted)
+  bool posted = false;
+};
+
+/// \brief Posts the direct initial send of `sources` (the own shard, in the interaction's
+/// source layout) and returns at once; pass the result to multi_ring_forward.
+template <class Interaction, class T>
+PostedSources<T> post_multi_ring_sources(ScheduleContext& ctx, const Interaction& inter, const Buffer<T>& sources,
+                                         TraceRecorder* trace = nullptr) {
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
+  PostedSources<T> out;
+  out.block = post_initial_block(ctx, clock, inter.source_layout(), sources, {"initial send of sources", 0});
+  out.times = clock.times();
+  out.posted = true;
+  return out;
+}
+
+/// \brief Forward: team all-gather of the targets and direct initial send of the sources
+/// (posted together, unless `early` holds the sources posted before), G compute steps with
+/// double-buffered shifts, team reduce-scatter with the interaction's combine. `shard.results`
+/// receives the own shard's results from shard.targets and shard.sources. `trace` may be null.
 template <class Interaction, class T>
 ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, const ShardBlocks<T>& shard,
-                                    TraceRecorder* trace = nullptr) {
+                                    TraceRecorder* trace = nullptr, PostedSources<T>* early = nullptr) {
   static_assert(require_forward_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::multi_ring_forward");
   ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
@@ -79,11 +101,12 @@ ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, co
   const index_t nt = ctx.team_tokens();
   ForwardResult<T> result;
   ForwardState<T>& state = result.state;
-  // Both arrive at once: the team's targets and the first source block are posted together.
+  // Both arrive at once: the team's targets and the first source block are in flight together.
   PendingBlock<T> targets =
       post_team_gather(ctx, clock, inter.target_layout(), shard.targets, {"team all-gather of targets", 0});
-  PendingBlock<T> sources =
-      post_initial_block(ctx, clock, inter.source_layout(), shard.sources, {"initial send of sources", 0});
+  PendingBlock<T> sources = early && early->posted ? std::move(early->block)
+                                                   : post_initial_block(ctx, clock, inter.source_layout(), shard.sources,
+                                                                        {"initial send of sources", 0});
   Buffer<T> team_results = unfilled_buffer<T>("Nbody::team_results", inter.result_layout().size(nt));
   clock.compute([&] { inter.begin(team_results.data(), nt); });
   state.team_targets = finish_block(ctx, clock, inter.target_layout(), targets);
@@ -95,6 +118,7 @@ ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, co
   finish_team_reduce(ctx, clock, reduced, inter.combine(ctx.shard_tokens()), shard.results);
   state.source_block = grid.key_block_after(rank, grid.ring_length() - 1);
   result.times = clock.times();
+  if (early && early->posted) result.times += early->times;
   return result;
 }
 

@@ -152,13 +152,23 @@ TeamGradients<T> rotate_keys(ScheduleContext& ctx, ScheduleClock& clock, Interac
 
 }  // namespace detail
 
+/// \brief The direct return of dK, dV left in flight by the backward (for the multi-ring
+/// schedules), so that the caller can use dQ meanwhile; finish it with
+/// finish_multi_ring_key_gradients.
+template <class T>
+struct LateKeyGradients {
+  PendingReturn<T> pending;
+  bool posted = false;
+};
+
 /// \brief Backward from the forward's state and the own shard's results and d_output; the own
-/// shard's gradients go to shard.d_targets and shard.d_sources. Consumes `forward` (with
-/// rotate = kv the travelling source blocks reuse forward.sources' memory). `trace` may be null.
+/// shard's gradients go to shard.d_targets and shard.d_sources (with `late`: shard.d_sources
+/// only once finish_multi_ring_key_gradients returned). Consumes `forward` (with rotate = kv
+/// the travelling source blocks reuse forward.sources' memory). `trace` may be null.
 template <class Interaction, class T>
 ScheduleTimes multi_ring_backward(ScheduleContext& ctx, Interaction& inter, RotateSide side,
                                   const ForwardState<T>& forward, const ShardBlocks<T>& shard,
-                                  TraceRecorder* trace = nullptr) {
+                                  TraceRecorder* trace = nullptr, LateKeyGradients<T>* late = nullptr) {
   static_assert(require_backward_interaction<Interaction, T>());
   const ProfilingRegion region("Nbody::multi_ring_backward");
   ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
@@ -178,8 +188,24 @@ ScheduleTimes multi_ring_backward(ScheduleContext& ctx, Interaction& inter, Rota
   clock.wait(ctx.world(), grads.home.arrival);
   if (side == RotateSide::query)
     queries = post_team_reduce(ctx, clock, inter.query_grad_layout(), grads.d_targets, dq_label);
-  finish_key_gradient_return(ctx, clock, keys, shard.d_sources);
   finish_team_reduce(ctx, clock, queries, sum_combine<T>(ctx.compute_space()), shard.d_targets);
+  if (late) {
+    *late = {std::move(keys), true};
+  } else {
+    finish_key_gradient_return(ctx, clock, keys, shard.d_sources);
+  }
+  return clock.times();
+}
+
+/// \brief Waits for the key gradients `late` left in flight and sums them into
+/// shard.d_sources; returns the time it took (nothing when nothing was left).
+template <class T>
+ScheduleTimes finish_multi_ring_key_gradients(ScheduleContext& ctx, LateKeyGradients<T>& late,
+                                              const ShardBlocks<T>& shard, TraceRecorder* trace = nullptr) {
+  if (!late.posted) return {};
+  ScheduleClock clock(trace, ctx.compute_space(), ctx.communication_space(), ctx.transfer_cost());
+  finish_key_gradient_return(ctx, clock, late.pending, shard.d_sources);
+  late.posted = false;
   return clock.times();
 }
 

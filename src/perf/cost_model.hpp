@@ -5,7 +5,7 @@
 // each device's network port, each node's NICs, the star's backbone). That is exact for
 // flows of one size sharing one bottleneck (max-min fairness, what SimGrid simulates), and
 // the phases follow the schedules' code step by step (nbody/multi_ring*.hpp, ulysses.hpp):
-// ring steps overlap their transfers with their compute, collectives block. The bytes of
+// ring steps overlap their transfers with their compute, team exchanges and collectives block. The bytes of
 // every flow come from attention_sends() (traffic_model.hpp), the counters' formulas.
 #pragma once
 
