@@ -1,5 +1,6 @@
-// GoogleTest main for MPI runs: every rank runs the tests, rank 0 prints, and the ranks
-// that failed are named at the end (WF_TEST_ALL_RANKS=1: every rank prints). Exit code is non-zero on every rank if any rank failed.
+// GoogleTest main for MPI runs: every rank runs the tests, rank 0 prints (WF_TEST_ALL_RANKS=1:
+// every rank), and the ranks that failed are named at the end. Exit code is non-zero on every
+// rank if any rank failed.
 #include <gtest/gtest.h>
 #include <mpi.h>
 

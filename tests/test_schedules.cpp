@@ -259,8 +259,8 @@ TEST(Schedules, ExposedWaitsAreFiledByKindAndSplit) {
         EXPECT_TRUE(waited(WaitKind::all_to_all));
       }
       if (c.kind == ScheduleKind::wallfacer) {
-        for (WaitKind kind : {WaitKind::team_gather, WaitKind::initial_send, WaitKind::team_reduce,
-                              WaitKind::key_gradient_return})
+        for (WaitKind kind :
+             {WaitKind::team_gather, WaitKind::initial_send, WaitKind::team_reduce, WaitKind::key_gradient_return})
           EXPECT_TRUE(waited(kind)) << wf::nbody::wait_kind_name(kind);
         EXPECT_EQ(waited(WaitKind::ring), p > 4);  // G = P / 4 ring steps
         EXPECT_FALSE(waited(WaitKind::all_to_all));

@@ -118,9 +118,10 @@ TEST(Train, ExposedCommunicationSplitInTheSummary) {
   const wf::testing::TempDir temp("train_exposed");  // removed at the end
   const std::string path = temp.path() + "/r.h5";
   const int team = world_size() % 4 == 0 ? 2 : 1;
-  ASSERT_TRUE(wf::problems::run_problem(tiny({"train.steps=2", "bench.warmup=0", "parallel.team_size=" + std::to_string(team),
-                                              "train.results=\"" + path + "\""}),
-                                        MPI_COMM_WORLD));
+  ASSERT_TRUE(
+      wf::problems::run_problem(tiny({"train.steps=2", "bench.warmup=0", "parallel.team_size=" + std::to_string(team),
+                                      "train.results=\"" + path + "\""}),
+                                MPI_COMM_WORLD));
   std::map<std::string, double> summary;
   for (const auto& value : wf::io::read_results(path, MPI_COMM_WORLD).summary) summary[value.name] = value.value;
   for (const char* name : {"exposed_p2p_seconds", "attention_collective_seconds", "exposed_in_flight_seconds",

@@ -2,6 +2,8 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <algorithm>
+
 #include "comm/communicator.hpp"
 #include "core/timer.hpp"
 
@@ -29,7 +31,7 @@ double best_exchange_seconds(Communicator& world, void* send, void* recv, std::s
 TransferCost measure_transfer_cost(Communicator& world, std::size_t bytes) {
   TransferCost cost;
   if (world.size() == 1) return cost;
-  bytes = std::max<std::size_t>(bytes, 4096);
+  bytes = std::clamp<std::size_t>(bytes, 4096, probe_bytes_limit);  // enough for the rate, never a memory risk
   const TrafficCounters saved = world.traffic();
   Kokkos::View<char*, MemSpace> send("Comm::probe_send", bytes), recv("Comm::probe_recv", bytes);
   constexpr int trials = 5;

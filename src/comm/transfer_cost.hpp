@@ -21,10 +21,13 @@ struct TransferCost {
   }
 };
 
+/// \brief The largest exchange measure_transfer_cost times (16 MiB).
+constexpr std::size_t probe_bytes_limit = std::size_t(16) << 20;
+
 /// \brief Collective over `world`: times exchanges with the ring neighbours (send to rank + 1,
-/// receive from rank - 1) of 8 bytes and of `bytes` bytes in device memory, everyone ready
-/// (a barrier before each), best of 5. The traffic counters are left as they were. All zero
-/// on one process.
+/// receive from rank - 1) of 8 bytes and of `bytes` bytes (clamped to 4 KiB .. probe_bytes_limit)
+/// in device memory, everyone ready (a barrier before each), best of 5. The traffic counters
+/// are left as they were. All zero on one process.
 TransferCost measure_transfer_cost(Communicator& world, std::size_t bytes);
 
 }  // namespace wf::comm

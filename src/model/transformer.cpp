@@ -88,7 +88,9 @@ nbody::PostedSources<T> Transformer<T>::attention_inputs(Parameters<T>& p, int l
   Matrix<T>& kv_tok = scratch_->kv_tok;
   reuse_matrix(q_tok, "Model::q_tok", n_, q_width);
   reuse_matrix(kv_tok, "Model::kv_tok", n_, 2 * kv_width);
-  phase(Phase::projection, [&] { linear_forward(c.ln1_out, p.stacked_matrix({names[1], names[2]}), Vector<T>(), kv_tok); });
+  phase(Phase::projection, [&] {
+    linear_forward(c.ln1_out, p.stacked_matrix({names[1], names[2]}), Vector<T>(), kv_tok);
+  });
   phase(Phase::reorder, [&] {
     reuse_vector(c.shard.targets, "Model::q_heads", std::size_t(q_width) * n_);
     reuse_vector(c.shard.sources, "Model::kv_heads", 2 * std::size_t(kv_width) * n_);
@@ -96,7 +98,8 @@ nbody::PostedSources<T> Transformer<T>::attention_inputs(Parameters<T>& p, int l
     kernels::to_head_major<T>(kv_tok, kv_width, kv, hd, c.shard.sources.data() + std::size_t(kv_width) * n_, nullptr);
     if (c.shard.results.extent(0) == 0) nbody::allocate_outputs(attention_, n_, c.shard);
   });
-  nbody::PostedSources<T> sources = nbody::schedule_post_sources(ctx_, plan_.schedule, attention_, c.shard.sources, trace_);
+  nbody::PostedSources<T> sources =
+      nbody::schedule_post_sources(ctx_, plan_.schedule, attention_, c.shard.sources, trace_);
   phase(Phase::projection, [&] { linear_forward(c.ln1_out, p.matrix(names[0]), Vector<T>(), q_tok); });
   phase(Phase::reorder, [&] { kernels::to_head_major<T>(q_tok, 0, heads, hd, c.shard.targets.data(), &rotary_); });
   return sources;
@@ -125,7 +128,8 @@ Matrix<T> Transformer<T>::forward_layer(Parameters<T>& p, int l, const Matrix<T>
   c.x_in = x_in;
   phase(Phase::layer_norm, [&] { norm_forward(p, layer_name(l, "ln1"), x_in, c.ln1_out, c.ln1_mean, c.ln1_rstd, n_); });
   nbody::PostedSources<T> sources = attention_inputs(p, l, c);
-  c.run = nbody::schedule_forward(ctx_, plan_.schedule, attention_, c.shard, trace_, &sources);  // traced by the schedule
+  // Traced by the schedule; waits for the sources posted above.
+  c.run = nbody::schedule_forward(ctx_, plan_.schedule, attention_, c.shard, trace_, &sources);
   attention += c.run.times;
   phase(Phase::reorder, [&] {
     reuse_matrix(c.o_tok, "Model::o_tok", n_, heads * hd);
@@ -190,8 +194,8 @@ void Transformer<T>::attention_input_grads(Parameters<T>& p, int l, LayerCache& 
                                kv_width);
   });
   phase(Phase::projection, [&] {
-    linear_backward(dkv_tok, c.ln1_out, p.stacked_matrix(kv_names), p.stacked_grad_matrix(kv_names), Vector<T>(),
-                    dln1, T(1));
+    linear_backward(dkv_tok, c.ln1_out, p.stacked_matrix(kv_names), p.stacked_grad_matrix(kv_names), Vector<T>(), dln1,
+                    T(1));
   });
   phase(Phase::layer_norm, [&] {
     kernels::layer_norm_backward<T>(dln1, c.x_in, p.vector(layer_name(l, "ln1.weight")), c.ln1_mean, c.ln1_rstd, dx,

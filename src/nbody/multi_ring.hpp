@@ -105,8 +105,8 @@ ForwardResult<T> multi_ring_forward(ScheduleContext& ctx, Interaction& inter, co
   PendingBlock<T> targets =
       post_team_gather(ctx, clock, inter.target_layout(), shard.targets, {"team all-gather of targets", 0});
   PendingBlock<T> sources = early && early->posted ? std::move(early->block)
-                                                   : post_initial_block(ctx, clock, inter.source_layout(), shard.sources,
-                                                                        {"initial send of sources", 0});
+                                                   : post_initial_block(ctx, clock, inter.source_layout(),
+                                                                        shard.sources, {"initial send of sources", 0});
   Buffer<T> team_results = unfilled_buffer<T>("Nbody::team_results", inter.result_layout().size(nt));
   clock.compute([&] { inter.begin(team_results.data(), nt); });
   state.team_targets = finish_block(ctx, clock, inter.target_layout(), targets);

@@ -184,7 +184,8 @@ ScheduleTimes multi_ring_backward(ScheduleContext& ctx, Interaction& inter, Rota
                                                    forward.source_block, {"return of key gradients", 0});
   const comm::Label dq_label{"team reduce-scatter of query gradients", 0};
   PendingReduce<T> queries;
-  if (side == RotateSide::key) queries = post_team_reduce(ctx, clock, inter.query_grad_layout(), grads.d_targets, dq_label);
+  if (side == RotateSide::key)
+    queries = post_team_reduce(ctx, clock, inter.query_grad_layout(), grads.d_targets, dq_label);
   clock.wait(ctx.world(), grads.home.arrival);
   if (side == RotateSide::query)
     queries = post_team_reduce(ctx, clock, inter.query_grad_layout(), grads.d_targets, dq_label);

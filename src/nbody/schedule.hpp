@@ -68,8 +68,8 @@ ScheduleRun<T> schedule_forward(ScheduleContext& ctx, Schedule schedule, Interac
 /// is complete: call schedule_finish_key_gradients before reading them.
 template <class Interaction, class T>
 ScheduleTimes schedule_backward(ScheduleContext& ctx, Schedule schedule, RotateSide side, Interaction& inter,
-                                const ScheduleRun<T>& run, const ShardBlocks<T>& shard,
-                                TraceRecorder* trace = nullptr, LateKeyGradients<T>* late = nullptr) {
+                                const ScheduleRun<T>& run, const ShardBlocks<T>& shard, TraceRecorder* trace = nullptr,
+                                LateKeyGradients<T>* late = nullptr) {
   if (schedule == Schedule::ulysses) return ulysses_backward(ctx, inter, run.ulysses_state, shard, trace);
   if (schedule == Schedule::ulysses_wallfacer)
     return ulysses_wallfacer_backward(ctx, inter, side, run.hybrid_state, shard, trace);

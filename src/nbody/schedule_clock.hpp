@@ -23,14 +23,14 @@ enum class WaitKind : int { ring, team_gather, initial_send, team_reduce, key_gr
 inline constexpr int kWaitKinds = 6;
 /// \brief Row names of the reports.
 inline const char* wait_kind_name(WaitKind kind) {
-  constexpr const char* names[kWaitKinds] = {"ring shifts and hops",   "team all-gathers", "initial send",
-                                             "team reduce-scatters",   "dK, dV return",    "all-to-alls"};
+  constexpr const char* names[kWaitKinds] = {"ring shifts and hops", "team all-gathers", "initial send",
+                                             "team reduce-scatters", "dK, dV return",    "all-to-alls"};
   return names[static_cast<int>(kind)];
 }
 /// \brief Keys of the results file (exposed_<key>_seconds).
 inline const char* wait_kind_key(WaitKind kind) {
-  constexpr const char* keys[kWaitKinds] = {"ring", "team_gather", "initial_send", "team_reduce", "key_gradient_return",
-                                            "all_to_all"};
+  constexpr const char* keys[kWaitKinds] = {"ring",        "team_gather",         "initial_send",
+                                            "team_reduce", "key_gradient_return", "all_to_all"};
   return keys[static_cast<int>(kind)];
 }
 
@@ -119,9 +119,11 @@ class ScheduleClock {
       (item.kind == comm::Transfer::send ? detail.bytes : received) += item.bytes;
       ++(item.kind == comm::Transfer::send ? sends : receives);
     }
-    const double seconds = span(Phase::p2p_wait, Fence::none, [&] { comm.wait(request); }, detail);
+    const double seconds = span(
+        Phase::p2p_wait, Fence::none, [&] { comm.wait(request); }, detail);
     times_.ring_wait += seconds;
-    expose(kind, seconds, static_cast<double>(std::max(detail.bytes, received)), static_cast<double>(std::max(sends, receives)));
+    expose(kind, seconds, static_cast<double>(std::max(detail.bytes, received)),
+           static_cast<double>(std::max(sends, receives)));
   }
   /// \brief One point-to-point exchange posted, sending `bytes`.
   void count_transfer(std::uint64_t bytes) {

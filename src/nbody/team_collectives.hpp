@@ -50,7 +50,8 @@ PendingBlock<T> post_block_parts(const ScheduleContext& ctx, ScheduleClock& cloc
   const std::size_t part = layout.size(ctx.shard_tokens());
   PendingBlock<T> pending{&comm, comm::Request(), unfilled_buffer<T>("Nbody::block_parts", part * from.size()), kind};
   std::vector<comm::Transfer> transfers;
-  for (const int peer : to) transfers.push_back({comm::Transfer::send, const_cast<T*>(shard.data()), part * sizeof(T), peer});
+  for (const int peer : to)
+    transfers.push_back({comm::Transfer::send, const_cast<T*>(shard.data()), part * sizeof(T), peer});
   for (std::size_t b = 0; b < from.size(); ++b)
     transfers.push_back({comm::Transfer::recv, pending.parts.data() + b * part, part * sizeof(T), from[b]});
   pending.request = post_point_to_point(ctx, clock, comm, transfers, label, shard, pending.parts);
@@ -129,7 +130,8 @@ PendingReturn<T> post_key_gradient_return(const ScheduleContext& ctx, ScheduleCl
   const std::size_t part = layout.size(n);
   PendingReturn<T> pending;
   pending.outgoing = c == 1 ? block : unfilled_buffer<T>("Nbody::dkey_parts", part * c);
-  if (c > 1) clock.local([&] { split_blocks(ctx.compute_space(), layout, c, n, block.data(), pending.outgoing.data()); });
+  if (c > 1)
+    clock.local([&] { split_blocks(ctx.compute_space(), layout, c, n, block.data(), pending.outgoing.data()); });
   pending.incoming = unfilled_buffer<T>("Nbody::dkey_incoming", part * c);
   std::vector<comm::Transfer> transfers;
   for (int a = 0; a < c; ++a)
@@ -200,7 +202,8 @@ void finish_team_reduce(const ScheduleContext& ctx, ScheduleClock& clock, Pendin
   const std::size_t part = shard.span();
   const auto copy_of = [&](int a) { return (a == me ? pending.parts : pending.incoming).data() + a * part; };
   clock.local([&] {
-    const auto first = Kokkos::subview(pending.incoming, std::make_pair((me + 1) % c * part, ((me + 1) % c + 1) * part));
+    const auto first =
+        Kokkos::subview(pending.incoming, std::make_pair((me + 1) % c * part, ((me + 1) % c + 1) * part));
     Kokkos::deep_copy(ctx.compute_space(), shard, first);
     for (int j = 2; j <= c; ++j) combine(shard.data(), copy_of((me + j) % c), part);
   });

@@ -20,9 +20,9 @@
 #include "problems/attention_data.hpp"
 #include "problems/attention_pairs.hpp"
 #include "problems/attention_report.hpp"
-#include "problems/result_comparison.hpp"
 #include "problems/parallel_setup.hpp"
 #include "problems/problem.hpp"
+#include "problems/result_comparison.hpp"
 #include "problems/tile_choice.hpp"
 
 namespace wf::problems {
@@ -156,8 +156,19 @@ Repetition best_repetition(const config::RunConfig& cfg, nbody::ScheduleContext&
 template <class T>
 AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext& ctx, const ParallelSetup& parallel,
                             const nbody::AttentionInteraction<T>& inter, const Repetition& best) {
-  AttentionReport report{parallel.main.schedule, parallel.rotate, best.forward_seconds, best.backward_seconds,
-                         best.forward_times, best.backward_times, best.traffic, best.forward_bytes, {}, {}, ctx.transfer_cost(), {}, {}};
+  AttentionReport report{parallel.main.schedule,
+                         parallel.rotate,
+                         best.forward_seconds,
+                         best.backward_seconds,
+                         best.forward_times,
+                         best.backward_times,
+                         best.traffic,
+                         best.forward_bytes,
+                         {},
+                         {},
+                         ctx.transfer_cost(),
+                         {},
+                         {}};
   const perf::AttentionTrafficShape shape{cfg.attention.seq_len, cfg.attention.heads, cfg.kv_heads(),
                                           cfg.attention.head_dim, sizeof(T)};
   const comm::Communicator& world = ctx.world();
@@ -192,7 +203,8 @@ bool run_attention_problem(const config::RunConfig& cfg, MPI_Comm comm) {
   nbody::ScheduleContext ctx = make_schedule_context(*parallel.world, parallel.main, sharding);
   nbody::AttentionInteraction<T> inter(parallel.attention, ctx.compute_space());
   // The yardstick of exposed waits, before the repetitions that use it.
-  ctx.set_transfer_cost(comm::measure_transfer_cost(ctx.world(), inter.source_layout().size(ctx.team_tokens()) * sizeof(T)));
+  ctx.set_transfer_cost(
+      comm::measure_transfer_cost(ctx.world(), inter.source_layout().size(ctx.team_tokens()) * sizeof(T)));
   comm::log_root(describe_attention_run(cfg, parallel, sharding));
 
   nbody::ShardBlocks<T> shard =

@@ -4,10 +4,10 @@
 
 #include <mpi.h>
 
+#include <optional>
 #include "comm/process_grid.hpp"
 #include "comm/transfer_cost.hpp"
 #include "config/run_config.hpp"
-#include <optional>
 
 #include "problems/parallel_setup.hpp"
 #include "nbody/schedule.hpp"

@@ -21,9 +21,9 @@
 #include "perf/gemm_rate.hpp"
 #include "perf/report.hpp"
 #include "problems/problem.hpp"
-#include "problems/train_model.hpp"
 #include "problems/tile_choice.hpp"
 #include "problems/train_memory.hpp"
+#include "problems/train_model.hpp"
 #include "problems/train_setup.hpp"
 #include "problems/train_verify.hpp"
 

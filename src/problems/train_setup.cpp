@@ -149,13 +149,17 @@ double exposed_total(const ScheduleSummary& s) {
 /// (the kinds no schedule waited for are left out).
 template <class Row>
 void add_exposed_rows(Row& row, const std::vector<ScheduleSummary>& summaries) {
-  row("  exposed: bytes in flight [s]", [](const ScheduleSummary& s) { return s.exposed_in_flight; }, 4);
-  row("  exposed: waiting for a neighbour [s]",
+  row(
+      "  exposed: bytes in flight [s]", [](const ScheduleSummary& s) { return s.exposed_in_flight; }, 4);
+  row(
+      "  exposed: waiting for a neighbour [s]",
       [](const ScheduleSummary& s) { return exposed_total(s) - s.exposed_in_flight; }, 4);
   for (int k = 0; k < nbody::kWaitKinds; ++k) {
-    const bool any = std::any_of(summaries.begin(), summaries.end(), [k](const auto& s) { return s.exposed_seconds[k] > 0; });
+    const bool any =
+        std::any_of(summaries.begin(), summaries.end(), [k](const auto& s) { return s.exposed_seconds[k] > 0; });
     if (any)
-      row(std::string("  exposed: ") + nbody::wait_kind_name(static_cast<nbody::WaitKind>(k)) + " [s]",
+      row(
+          std::string("  exposed: ") + nbody::wait_kind_name(static_cast<nbody::WaitKind>(k)) + " [s]",
           [k](const ScheduleSummary& s) { return s.exposed_seconds[k]; }, 4);
   }
 }
@@ -193,7 +197,8 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
   const char* phases[6] = {"attention compute [s]", "exposed point-to-point [s]", "attention collectives [s]",
                            "other compute [s]", "gradient all-reduce [s]", "optimizer [s]"};
   for (std::size_t p = 0; p < 6; ++p) {
-    row(phases[p], [p](const ScheduleSummary& s) { return s.phase_seconds[p]; }, 4);
+    row(
+        phases[p], [p](const ScheduleSummary& s) { return s.phase_seconds[p]; }, 4);
     if (p == attention_collectives) add_exposed_rows(row, summaries);
   }
   row("peak resident memory per rank [MiB]", [](const ScheduleSummary& s) { return s.peak_mib; }, 1);
@@ -207,22 +212,23 @@ std::vector<io::SummaryValue> print_train_summary(const config::RunConfig& cfg, 
   comm::log_root("\nsummary (" + baseline + ")\n" + table.str());
   for (const auto& s : summaries) comm::log_root(performance_line(cfg, setup, s, ranks));
   const ScheduleSummary& m = summaries.front();
-  std::vector<io::SummaryValue> values = {{"step_seconds", m.step_seconds, "s"},
-          {"tokens_per_second", m.tokens_per_second, "tokens/s"},
-          {"model_tflops", m.tflops, "TFLOP/s"},
-          {"fraction_of_peak", m.fraction_of_peak, "1"},
-          {"attention_compute_seconds", m.phase_seconds[attention_compute], "s"},
-          {"exposed_p2p_seconds", m.phase_seconds[exposed_p2p], "s"},
-          {"attention_collective_seconds", m.phase_seconds[attention_collectives], "s"},
-          {"exposed_in_flight_seconds", m.exposed_in_flight, "s"},
-          {"exposed_neighbour_wait_seconds", exposed_total(m) - m.exposed_in_flight, "s"},
-          {"other_compute_seconds", m.phase_seconds[other_compute], "s"},
-          {"gradient_allreduce_seconds", m.phase_seconds[gradient_allreduce], "s"},
-          {"optimizer_seconds", m.phase_seconds[optimizer], "s"},
-          {"peak_resident_mib", m.peak_mib, "MiB"},
-          {"memory_space_peak_mib", m.memory_space_peak_mib, "MiB"},
-          {"memory_space_predicted_mib", m.memory_space_predicted_mib, "MiB"},
-          {"final_loss", m.final_loss, "nats"}};
+  std::vector<io::SummaryValue> values = {
+      {"step_seconds", m.step_seconds, "s"},
+      {"tokens_per_second", m.tokens_per_second, "tokens/s"},
+      {"model_tflops", m.tflops, "TFLOP/s"},
+      {"fraction_of_peak", m.fraction_of_peak, "1"},
+      {"attention_compute_seconds", m.phase_seconds[attention_compute], "s"},
+      {"exposed_p2p_seconds", m.phase_seconds[exposed_p2p], "s"},
+      {"attention_collective_seconds", m.phase_seconds[attention_collectives], "s"},
+      {"exposed_in_flight_seconds", m.exposed_in_flight, "s"},
+      {"exposed_neighbour_wait_seconds", exposed_total(m) - m.exposed_in_flight, "s"},
+      {"other_compute_seconds", m.phase_seconds[other_compute], "s"},
+      {"gradient_allreduce_seconds", m.phase_seconds[gradient_allreduce], "s"},
+      {"optimizer_seconds", m.phase_seconds[optimizer], "s"},
+      {"peak_resident_mib", m.peak_mib, "MiB"},
+      {"memory_space_peak_mib", m.memory_space_peak_mib, "MiB"},
+      {"memory_space_predicted_mib", m.memory_space_predicted_mib, "MiB"},
+      {"final_loss", m.final_loss, "nats"}};
   for (int k = 0; k < nbody::kWaitKinds; ++k)
     values.push_back({std::string("exposed_") + nbody::wait_kind_key(static_cast<nbody::WaitKind>(k)) + "_seconds",
                       m.exposed_seconds[k], "s"});
