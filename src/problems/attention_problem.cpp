@@ -156,19 +156,16 @@ Repetition best_repetition(const config::RunConfig& cfg, nbody::ScheduleContext&
 template <class T>
 AttentionReport make_report(const config::RunConfig& cfg, nbody::ScheduleContext& ctx, const ParallelSetup& parallel,
                             const nbody::AttentionInteraction<T>& inter, const Repetition& best) {
-  AttentionReport report{parallel.main.schedule,
-                         parallel.rotate,
-                         best.forward_seconds,
-                         best.backward_seconds,
-                         best.forward_times,
-                         best.backward_times,
-                         best.traffic,
-                         best.forward_bytes,
-                         {},
-                         {},
-                         ctx.transfer_cost(),
-                         {},
-                         {}};
+  AttentionReport report;
+  report.kind = parallel.main.schedule;
+  report.side = parallel.rotate;
+  report.forward_seconds = best.forward_seconds;
+  report.backward_seconds = best.backward_seconds;
+  report.forward_times = best.forward_times;
+  report.backward_times = best.backward_times;
+  report.traffic = best.traffic;
+  report.forward_bytes = best.forward_bytes;
+  report.transfer = ctx.transfer_cost();
   const perf::AttentionTrafficShape shape{cfg.attention.seq_len, cfg.attention.heads, cfg.kv_heads(),
                                           cfg.attention.head_dim, sizeof(T)};
   const comm::Communicator& world = ctx.world();

@@ -47,18 +47,25 @@ std::string phase_table(const AttentionReport& r, MPI_Comm comm) {
   return phases.str();
 }
 
+/// This rank's point-to-point bytes, their exposed wait, the time they take alone, and the
+/// share of that time hidden behind compute (1 when nothing moved).
+struct Overlap {
+  double bytes, exposed, alone, hidden;
+  explicit Overlap(const AttentionReport& r)
+      : bytes(r.forward_times.p2p_bytes + r.backward_times.p2p_bytes),
+        exposed(r.forward_times.ring_wait + r.backward_times.ring_wait),
+        alone(r.transfer.alone(bytes, r.forward_times.ring_transfers + r.backward_times.ring_transfers)),
+        hidden(alone > 0 ? std::clamp(1.0 - exposed / alone, 0.0, 1.0) : 1.0) {}
+};
+
 /// Exposed wait against the time the same point-to-point bytes take alone.
 std::string overlap_line(const AttentionReport& r, MPI_Comm comm) {
-  const double p2p_bytes = r.forward_times.p2p_bytes + r.backward_times.p2p_bytes;
-  const double p2p_alone =
-      r.transfer.alone(p2p_bytes, r.forward_times.ring_transfers + r.backward_times.ring_transfers);
-  const double exposed = r.forward_times.ring_wait + r.backward_times.ring_wait;
-  const double overlap = p2p_alone > 0 ? std::clamp(1.0 - exposed / p2p_alone, 0.0, 1.0) : 1.0;
-  const auto overlap_s = comm::reduce_min_avg_max(comm, overlap);
-  return "point-to-point: " + perf::fixed(comm::reduce_min_avg_max(comm, p2p_bytes).avg / 1e6, 3) +
-         " MB per rank (avg), " + perf::fixed(comm::reduce_min_avg_max(comm, exposed).avg, 4) + " s exposed of " +
-         perf::fixed(comm::reduce_min_avg_max(comm, p2p_alone).avg, 4) + " s when timed alone: overlap " +
-         perf::fixed(100 * overlap_s.avg, 1) + " % (min over ranks " + perf::fixed(100 * overlap_s.min, 1) + " %)";
+  const Overlap o(r);
+  const auto hidden = comm::reduce_min_avg_max(comm, o.hidden);
+  return "point-to-point: " + perf::fixed(comm::reduce_min_avg_max(comm, o.bytes).avg / 1e6, 3) +
+         " MB per rank (avg), " + perf::fixed(comm::reduce_min_avg_max(comm, o.exposed).avg, 4) + " s exposed of " +
+         perf::fixed(comm::reduce_min_avg_max(comm, o.alone).avg, 4) + " s when timed alone: overlap " +
+         perf::fixed(100 * hidden.avg, 1) + " % (min over ranks " + perf::fixed(100 * hidden.min, 1) + " %)";
 }
 
 /// Bytes and messages per link class, measured against the model; `all_equal` is the verdict
@@ -84,10 +91,7 @@ std::string traffic_table(const AttentionReport& r, MPI_Comm comm, bool& all_equ
 std::string performance_line(const config::RunConfig& cfg, const ScheduleChoice& choice, const AttentionReport& r,
                              MPI_Comm comm, bool all_equal) {
   const comm::ProcessGrid& grid = choice.grid;
-  const double exposed = r.forward_times.ring_wait + r.backward_times.ring_wait;
-  const double p2p_alone = r.transfer.alone(r.forward_times.p2p_bytes + r.backward_times.p2p_bytes,
-                                            r.forward_times.ring_transfers + r.backward_times.ring_transfers);
-  const double overlap = p2p_alone > 0 ? std::clamp(1.0 - exposed / p2p_alone, 0.0, 1.0) : 1.0;
+  const Overlap o(r);
   const auto layer = comm::reduce_min_avg_max(comm, r.forward_seconds + r.backward_seconds);
   perf::PerformanceLine line;
   line.add("problem", "attention").add("schedule", name_of(r.kind));
@@ -104,8 +108,8 @@ std::string performance_line(const config::RunConfig& cfg, const ScheduleChoice&
     line.add("model_exact", r.model->contention ? "0" : "1");
   }
   line.add("tokens_per_s", static_cast<double>(cfg.attention.seq_len) / layer.max, 1);
-  line.add("exposed_s", comm::reduce_min_avg_max(comm, exposed).avg, 4);
-  line.add("overlap", comm::reduce_min_avg_max(comm, overlap).avg, 3);
+  line.add("exposed_s", comm::reduce_min_avg_max(comm, o.exposed).avg, 4);
+  line.add("overlap", comm::reduce_min_avg_max(comm, o.hidden).avg, 3);
   line.add("bytes_per_rank", comm::reduce_min_avg_max(comm, double(r.traffic.total_bytes())).avg, 0);
   line.add("fwd_bytes_per_rank", comm::reduce_min_avg_max(comm, double(r.forward_bytes)).avg, 0);
   line.add("fwd_p2p_bytes_per_rank", comm::reduce_min_avg_max(comm, r.forward_times.p2p_bytes).avg, 0);
